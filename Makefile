@@ -1,0 +1,44 @@
+# azure-pred-maint-ops: one command per task, the same locally and in CI. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+RUN := $(UV) run --locked --no-sync
+export UV_PYTHON := 3.11
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup demo test test-fast lint bench validate clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@scripts/bootstrap-uv.sh $(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --all-groups
+	@touch $@
+
+setup: $(VENV)/.synced ## create the locked environment (.venv) from uv.lock
+
+demo: setup ## run the whole local loop: simulate, train, serve, drift, retrain, report
+	$(RUN) predmaint demo
+
+test: setup ## run every test (unit, integration with Redis, asset validation, end to end)
+	$(RUN) pytest
+
+test-fast: setup ## unit tests only
+	$(RUN) pytest -m "not integration and not assets and not e2e"
+
+lint: setup ## ruff and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy features simulator aml scoring drift functions predmaint
+
+bench: setup ## run every benchmark side by side and print the figures for the README
+	$(RUN) python -m bench
+
+clean: ## remove local state (.predmaint) and environments
+	rm -rf .predmaint .venv .tools

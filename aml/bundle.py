@@ -1,0 +1,106 @@
+"""The model bundle: what a registered model version carries, in one directory.
+
+A bundle is an MLflow model directory (``MLmodel`` of the ``onnx`` flavour, so ``mlflow models
+serve`` can serve it) plus two files of ours:
+
+- ``model.onnx``: the compact ONNX graph (one TreeEnsembleRegressor); feature names, threshold and
+  version are also in its metadata_props.
+- ``predmaint.json``: :class:`BundleMeta` below.
+- ``reference.parquet``: a fixed-size sample of the training inputs (``MODEL_FEATURES`` columns),
+  which the drift sidecar compares live inputs against; its hash is in ``predmaint.json``.
+
+Scoring and drift read bundles only through :func:`load_bundle`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REGISTERED_MODEL_NAME: Final = "pred-maint-isoforest"
+CHAMPION_ALIAS: Final = "champion"
+
+ONNX_FILE: Final = "model.onnx"
+META_FILE: Final = "predmaint.json"
+REFERENCE_FILE: Final = "reference.parquet"
+REFERENCE_SAMPLE_ROWS: Final = 5_000
+
+# metadata_props keys inside the ONNX graph
+ONNX_META_FEATURES: Final = "predmaint.features"
+ONNX_META_THRESHOLD: Final = "predmaint.threshold"
+ONNX_META_VERSION: Final = "predmaint.version"
+
+
+class BundleMeta(BaseModel):
+    """Contents of ``predmaint.json``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    features: list[str]
+    threshold: float
+    """``anomaly_score >= threshold`` means anomalous (higher score = more anomalous)."""
+    threshold_quantile: float
+    reference_hash: str
+    """``sha256:<hex>`` of the reference sample, see :func:`frame_hash`."""
+    reference_rows: int
+    version: str
+    """Content version stamped at training time (run id); the registry version may differ."""
+    trained_at: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    directory: Path
+    meta: BundleMeta
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.directory / ONNX_FILE
+
+    @property
+    def reference_path(self) -> Path:
+        return self.directory / REFERENCE_FILE
+
+    def load_reference(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_parquet(self.reference_path, columns=self.meta.features)
+
+
+class BundleError(Exception):
+    """A bundle directory is missing a file or its metadata is invalid."""
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A stable hash of a numeric frame's columns, order and values (float64, little-endian)."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps(list(map(str, frame.columns))).encode())
+    digest.update(np.ascontiguousarray(frame.to_numpy(dtype="<f8")).tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def load_bundle(directory: Path) -> Bundle:
+    """Read and check a bundle directory (files present, metadata valid)."""
+    directory = Path(directory)
+    for name in (ONNX_FILE, META_FILE, REFERENCE_FILE):
+        if not (directory / name).is_file():
+            raise BundleError(f"model bundle {directory} has no {name}")
+    try:
+        meta = BundleMeta.model_validate_json((directory / META_FILE).read_text())
+    except ValueError as exc:
+        raise BundleError(f"model bundle {directory}: invalid {META_FILE}: {exc}") from exc
+    return Bundle(directory=directory, meta=meta)
+
+
+def write_meta(directory: Path, meta: BundleMeta) -> None:
+    (Path(directory) / META_FILE).write_text(meta.model_dump_json(indent=2))

@@ -1,0 +1,188 @@
+"""The data contract: one source for telemetry fields, units, valid ranges and feature names.
+
+Every other part of the project imports names from here; none repeats them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+# --- identity -----------------------------------------------------------------------------------
+
+ENTITY_NAME: Final = "machine"
+ENTITY_KEY: Final = "machine_id"
+MACHINE_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
+TIMESTAMP: Final = "timestamp"
+"""Column holding a reading's own time (UTC)."""
+EVENT_TIMESTAMP: Final = "event_timestamp"
+"""Column holding a window's event time: the END of the hour it covers, so that a point-in-time
+join never sees a window before all of its readings could have arrived."""
+CREATED_TIMESTAMP: Final = "created_timestamp"
+
+MachineId = Annotated[str, StringConstraints(pattern=MACHINE_ID_PATTERN)]
+
+# --- sensors ------------------------------------------------------------------------------------
+
+
+class SensorSpec(BaseModel):
+    """One telemetry channel: its column name, unit and the physically plausible range."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    description: str
+
+
+VIBRATION: Final = SensorSpec(
+    name="vibration_rms_mm_s",
+    unit="mm/s",
+    minimum=0.0,
+    maximum=100.0,
+    description="RMS vibration velocity (ISO 10816 measure)",
+)
+TEMPERATURE: Final = SensorSpec(
+    name="temperature_c",
+    unit="degC",
+    minimum=-40.0,
+    maximum=200.0,
+    description="bearing/housing temperature",
+)
+ROTATIONAL_SPEED: Final = SensorSpec(
+    name="rotational_speed_rpm",
+    unit="rpm",
+    minimum=0.0,
+    maximum=20000.0,
+    description="shaft rotational speed",
+)
+SENSORS: Final[tuple[SensorSpec, ...]] = (VIBRATION, TEMPERATURE, ROTATIONAL_SPEED)
+SENSOR_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in SENSORS)
+
+# --- limits -------------------------------------------------------------------------------------
+
+MAX_INGEST_BATCH: Final = 5_000
+"""Readings per ingest request."""
+MAX_PREDICT_BATCH: Final = 1_000
+"""Rows per predict request."""
+MAX_BODY_BYTES: Final = 1_048_576
+"""Request body limit (1 MiB), enforced before parsing."""
+
+# --- windows and features -----------------------------------------------------------------------
+
+WINDOW: Final = timedelta(hours=1)
+MIN_READINGS_PER_WINDOW: Final = 20
+"""A window with fewer readings than this is marked sparse (nominal rate: one reading a minute)."""
+LATE_GRACE: Final = timedelta(hours=2)
+"""A reading this late (behind the newest seen for its machine) still updates its window."""
+FEATURE_TTL: Final = timedelta(hours=3)
+"""Online features older than this are stale: flagged on read, refused for scoring."""
+
+FEATURE_VIEW: Final = "sensor_stats_view"
+FEATURE_SERVICE: Final = "pred_maint_model_v1"
+PUSH_SOURCE: Final = "sensor_stats_push"
+
+READING_COUNT: Final = "reading_count"
+IS_SPARSE: Final = "is_sparse"
+
+# (sensor, statistic) pairs of the feature view; the model uses all of them.
+_STATS: Final[tuple[tuple[SensorSpec, str], ...]] = (
+    (VIBRATION, "mean"),
+    (VIBRATION, "std"),
+    (VIBRATION, "max"),
+    (TEMPERATURE, "mean"),
+    (TEMPERATURE, "std"),
+    (TEMPERATURE, "max"),
+    (ROTATIONAL_SPEED, "mean"),
+    (ROTATIONAL_SPEED, "std"),
+)
+STAT_FEATURES: Final[tuple[tuple[str, str, str], ...]] = tuple(
+    (f"{s.name}_{stat}", s.name, stat) for s, stat in _STATS
+)
+"""(feature name, source column, statistic) for every statistic in the view."""
+MODEL_FEATURES: Final[tuple[str, ...]] = tuple(name for name, _, _ in STAT_FEATURES)
+"""The model's input columns, in order. The reading count is in the view but not a model input:
+it describes sampling, not the machine."""
+VIEW_FEATURES: Final[tuple[str, ...]] = (*MODEL_FEATURES, READING_COUNT, IS_SPARSE)
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def _sensor_field(spec: SensorSpec) -> Any:
+    return Field(
+        ge=spec.minimum,
+        le=spec.maximum,
+        strict=True,
+        description=f"{spec.description} [{spec.unit}], {spec.minimum:g}..{spec.maximum:g}",
+        json_schema_extra={"unit": spec.unit},
+    )
+
+
+class TelemetryReading(BaseModel):
+    """One sensor reading. Unknown fields, NaN, infinity, naive timestamps and out-of-range values
+    are rejected."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    machine_id: MachineId
+    timestamp: AwareDatetime = Field(description="timezone-aware; stored as UTC")
+    vibration_rms_mm_s: float = _sensor_field(VIBRATION)
+    temperature_c: float = _sensor_field(TEMPERATURE)
+    rotational_speed_rpm: float = _sensor_field(ROTATIONAL_SPEED)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class TelemetryBatch(BaseModel):
+    """A batch of readings as posted to ``/ingest``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    readings: list[TelemetryReading] = Field(min_length=1, max_length=MAX_INGEST_BATCH)
+
+
+READINGS_ADAPTER: Final = TypeAdapter(list[TelemetryReading])
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    """One rejected field: where it is, which rule it broke, and a readable message."""
+
+    field: str
+    rule: str
+    message: str
+
+
+def describe_errors(exc: ValidationError | list[dict[str, Any]]) -> list[FieldError]:
+    """Turn pydantic errors into field/rule/message triples that an HTTP edge can return as-is."""
+    errors = exc.errors() if isinstance(exc, ValidationError) else exc
+    out = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        out.append(
+            FieldError(
+                field=".".join(loc) or "body",
+                rule=str(err.get("type", "invalid")),
+                message=str(err.get("msg", "invalid value")),
+            )
+        )
+    return out

@@ -1,0 +1,59 @@
+"""The inference log format: written by the scoring facade, tailed by the drift sidecar.
+
+The log is a directory of JSON Lines segments named ``inference-<seq>.jsonl`` with a zero-padded,
+ever-increasing sequence number. The writer appends to the highest segment and starts the next one
+when it passes the size limit; it never renames a file, so a reader can remember ``(seq, offset)``
+and resume exactly where it stopped. Old segments beyond the retention count are deleted by the
+writer; a reader that falls that far behind skips to the oldest segment left and counts the loss.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict
+
+SEGMENT_PREFIX: Final = "inference-"
+SEGMENT_SUFFIX: Final = ".jsonl"
+SEGMENT_DIGITS: Final = 10
+_SEGMENT_RE: Final = re.compile(rf"^{SEGMENT_PREFIX}(\d{{{SEGMENT_DIGITS}}}){re.escape(SEGMENT_SUFFIX)}$")
+
+DEFAULT_SEGMENT_BYTES: Final = 16 * 1024 * 1024
+DEFAULT_RETAINED_SEGMENTS: Final = 8
+
+
+class InferenceRecord(BaseModel):
+    """One scored input, one line of the log."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ts: float
+    """Unix time (seconds) at which the facade scored the row."""
+    model_version: str
+    features: dict[str, float]
+    """Model input columns (``features.contract.MODEL_FEATURES``) and their values."""
+    anomaly_score: float
+    is_anomaly: bool
+    machine_id: str | None = None
+    event_timestamp: float | None = None
+    """Event time of the features (Unix seconds) when they came from the online store."""
+
+
+def segment_name(seq: int) -> str:
+    return f"{SEGMENT_PREFIX}{seq:0{SEGMENT_DIGITS}d}{SEGMENT_SUFFIX}"
+
+
+def segment_seq(path: Path) -> int | None:
+    """Sequence number of a segment file, or None for any other file."""
+    m = _SEGMENT_RE.match(path.name)
+    return int(m.group(1)) if m else None
+
+
+def list_segments(directory: Path) -> list[tuple[int, Path]]:
+    """Segments in the directory, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [(seq, p) for p in directory.iterdir() if (seq := segment_seq(p)) is not None]
+    return sorted(found)

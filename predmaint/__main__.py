@@ -1,0 +1,3 @@
+from predmaint.cli import main
+
+main()
