@@ -1,0 +1,308 @@
+"""The sidecar's moving parts behind the HTTP edge: the serving reference, the tailed window, the
+latest check, and the loop that tails, checks and watches the registry.
+
+Only checks of the sidecar's own window (scheduled, or on demand) become "the latest check" that
+``GET /drift``, ``/drift/report`` and ``/metrics`` show; ad-hoc comparisons answer their request only.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from aml.bundle import Bundle, frame_hash, load_bundle
+from drift.detector import (
+    DriftCheck,
+    DriftConfig,
+    ReferenceInfo,
+    WindowInfo,
+    check_drift,
+    import_evidently,
+    no_reference,
+    window_info,
+)
+from drift.tailer import LogTailer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("predmaint.drift")
+
+
+class ReferenceSource(Protocol):
+    @property
+    def description(self) -> str: ...
+
+    def current_version(self) -> str | None:
+        """The version that serves now (cheap; polled)."""
+        ...
+
+    def fetch(self, version: str) -> tuple[Bundle, str | None]:
+        """The bundle of ``version`` and its registry version (None when not from a registry)."""
+        ...
+
+
+@dataclass
+class PathReference:
+    directory: Path
+
+    @property
+    def description(self) -> str:
+        return str(self.directory)
+
+    def current_version(self) -> str | None:
+        return "path"
+
+    def fetch(self, version: str) -> tuple[Bundle, str | None]:
+        return load_bundle(self.directory), None
+
+
+@dataclass
+class RegistryReference:
+    tracking_uri: str
+    name: str
+    cache_dir: Path
+
+    @property
+    def description(self) -> str:
+        return f"registry:{self.name}@champion"
+
+    def current_version(self) -> str | None:
+        from aml.registry import champion_version
+
+        return champion_version(self.tracking_uri, name=self.name)
+
+    def fetch(self, version: str) -> tuple[Bundle, str | None]:
+        from aml.registry import download_version
+
+        dst = self.cache_dir / f"{self.name}-{version}"
+        if dst.exists():
+            shutil.rmtree(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        return download_version(self.tracking_uri, version, dst, name=self.name), version
+
+
+@dataclass(frozen=True)
+class Reference:
+    frame: pd.DataFrame
+    features: tuple[str, ...]
+    info: ReferenceInfo
+    source_version: str
+
+
+def load_reference(source: ReferenceSource, version: str) -> Reference:
+    """Fetch a bundle, read its reference sample and check it against the hash in its metadata."""
+    bundle, registry_version = source.fetch(version)
+    frame = bundle.load_reference()
+    digest = frame_hash(frame)
+    if digest != bundle.meta.reference_hash:
+        raise ValueError(
+            f"reference sample of {source.description} has hash {digest}, its metadata says "
+            f"{bundle.meta.reference_hash}"
+        )
+    info = ReferenceInfo(
+        model_version=registry_version or bundle.meta.version,
+        reference_hash=digest,
+        rows=len(frame),
+        source=source.description,
+    )
+    return Reference(frame=frame, features=tuple(bundle.meta.features), info=info, source_version=version)
+
+
+def select_rows(
+    frame: pd.DataFrame,
+    ts: list[float],
+    flags: list[bool],
+    *,
+    exclude_anomalies: bool,
+    max_anomaly_share: float,
+) -> tuple[pd.DataFrame, WindowInfo]:
+    """The window rows to compare and their description.
+
+    Rows the serving model flagged are left out (a failing machine is not drift), unless more than
+    ``max_anomaly_share`` of the window is flagged: then the change is fleet-wide and all rows count.
+    """
+    import numpy as np
+
+    flagged = np.asarray(flags, dtype=bool)
+    n = len(frame)
+    share = float(flagged.mean()) if n else None
+    if not exclude_anomalies or not flagged.any():
+        info = window_info(frame, ts)
+        return frame, info.model_copy(update={"anomaly_share": share})
+    if share is not None and share > max_anomaly_share:
+        info = window_info(frame, ts)
+        note = (
+            f"{share:.0%} of the window is flagged by the model (> {max_anomaly_share:.0%}): "
+            "a fleet-wide change, all rows compared"
+        )
+        return frame, info.model_copy(update={"anomaly_share": share, "note": note})
+    keep = ~flagged
+    kept = frame.loc[keep].reset_index(drop=True)
+    kept_ts = [t for t, k in zip(ts, keep, strict=True) if k]
+    info = window_info(kept, kept_ts).model_copy(
+        update={"anomalies_excluded": int(flagged.sum()), "anomaly_share": share}
+    )
+    return kept, info
+
+
+class DriftMonitor:
+    """Reference, window, latest check. Thread-safe; the loop runs in one background thread."""
+
+    def __init__(
+        self,
+        source: ReferenceSource | None,
+        tailer: LogTailer,
+        config: DriftConfig,
+        *,
+        exclude_anomalies: bool = True,
+        max_anomaly_share: float = 0.5,
+        check_interval_s: float,
+        tail_interval_s: float,
+        poll_interval_s: float,
+    ) -> None:
+        self.source = source
+        self.tailer = tailer
+        self.config = config
+        self.exclude_anomalies = exclude_anomalies
+        self.max_anomaly_share = max_anomaly_share
+        self.check_interval_s = check_interval_s
+        self.tail_interval_s = tail_interval_s
+        self.poll_interval_s = poll_interval_s
+        self._reference: Reference | None = None
+        self.reference_error: str | None = "not loaded yet" if source else "no reference source configured"
+        self._latest: DriftCheck | None = None
+        self._latest_at: float | None = None
+        self._lock = threading.Lock()
+        self._check_lock = threading.Lock()
+        self._tail_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.checks_total = 0
+        self.loop_errors_total = 0
+
+    # --- reference --------------------------------------------------------------------------------
+
+    @property
+    def reference(self) -> Reference | None:
+        return self._reference
+
+    def refresh_reference(self) -> bool:
+        """Load the serving version's reference if it changed. True when it switched."""
+        if self.source is None:
+            return False
+        try:
+            version = self.source.current_version()
+            if version is None:
+                self.reference_error = f"{self.source.description} has no serving version yet"
+                return False
+            current = self._reference
+            if current is not None and current.source_version == version:
+                return False
+            reference = load_reference(self.source, version)
+        except Exception as exc:
+            self.reference_error = f"cannot load the reference from {self.source.description}: {exc}"
+            log.warning("drift: %s", self.reference_error)
+            return False
+        self._reference = reference
+        self.reference_error = None
+        log.info(
+            "drift: reference switched to model %s (%s, %d rows)",
+            reference.info.model_version,
+            reference.info.reference_hash,
+            reference.info.rows,
+        )
+        return True
+
+    # --- window and checks ------------------------------------------------------------------------
+
+    def tail(self) -> int:
+        with self._tail_lock:
+            return self.tailer.drain()
+
+    def check_window(self) -> DriftCheck:
+        """Check the tailed window against the serving reference now; it becomes the latest check."""
+        with self._check_lock:
+            frame, window = select_rows(
+                *self.tailer.window.snapshot_with_flags(),
+                exclude_anomalies=self.exclude_anomalies,
+                max_anomaly_share=self.max_anomaly_share,
+            )
+            reference = self._reference
+            if reference is None:
+                check = no_reference(self.config, window, self.reference_error or "no reference yet")
+            else:
+                check = check_drift(
+                    reference.frame,
+                    frame,
+                    columns=list(reference.features),
+                    config=self.config,
+                    reference_info=reference.info,
+                    window=window,
+                )
+            with self._lock:
+                self._latest, self._latest_at = check, time.time()
+                self.checks_total += 1
+            return check
+
+    def check_rows(self, current: pd.DataFrame) -> DriftCheck:
+        """Check a batch of rows against the serving reference (does not touch the latest check)."""
+        reference = self._reference
+        window = window_info(current)
+        if reference is None:
+            return no_reference(self.config, window, self.reference_error or "no reference yet")
+        return check_drift(
+            reference.frame,
+            current,
+            columns=list(reference.features),
+            config=self.config,
+            reference_info=reference.info,
+            window=window,
+        )
+
+    def latest(self) -> tuple[DriftCheck | None, float | None]:
+        with self._lock:
+            return self._latest, self._latest_at
+
+    # --- loop -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="drift-monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        import_evidently()  # ~6 s, here rather than in the first request
+        next_poll = next_check = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                switched = False
+                if now >= next_poll:
+                    switched = self.refresh_reference()
+                    next_poll = now + self.poll_interval_s
+                self.tail()
+                if switched or now >= next_check:
+                    self.check_window()
+                    next_check = time.monotonic() + self.check_interval_s
+            except Exception:
+                self.loop_errors_total += 1
+                log.exception("drift: monitor loop iteration failed")
+            self._stop.wait(self.tail_interval_s)

@@ -1,0 +1,138 @@
+"""Azure Functions app (Python v2 programming model): the retrain trigger's edge in Azure.
+
+- ``POST /api/retrain`` (function key): the Azure Monitor action group's webhook, common alert schema.
+  200 with the decision (started or skipped, and why); 400 naming what is malformed; 503 when the run
+  list cannot be read.
+- timer ``retrain_check`` (``%RETRAIN_TIMER_SCHEDULE%``, an app setting in NCRONTAB form): reads the
+  drift sidecar's latest verdict (``RETRAIN_DRIFT_URL``) and feeds it to the same core, so a lost
+  alert still leads to one retrain; the cooldown and the running-run check keep it to one.
+
+Deployment package: this file, ``host.json`` and ``requirements.txt`` at the zip's root, with the
+``functions``, ``aml`` and ``features`` packages and ``aml/pipelines`` beside them.
+Nothing is read from the environment at import: settings and the backend are built on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import azure.functions as func
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from functions.retrain_trigger import (
+    DEFAULT_COOLDOWN,
+    AzureMLRunBackend,
+    LocalRunBackend,
+    MalformedSignal,
+    RetrainTrigger,
+    RunBackend,
+    TriggerError,
+    parse_verdict,
+)
+
+log = logging.getLogger("predmaint.functions")
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+class TriggerSettings(BaseSettings):
+    """The Function app's settings (``RETRAIN_*`` app settings)."""
+
+    model_config = SettingsConfigDict(env_prefix="RETRAIN_", extra="ignore", frozen=True)
+
+    backend: Literal["azureml", "local"] = "azureml"
+    """``azureml``: the workspace named by ``AZURE_SUBSCRIPTION_ID``, ``AZURE_RESOURCE_GROUP``,
+    ``AZUREML_WORKSPACE_NAME`` (``aml.submit.AzureMLSettings``), managed identity credential."""
+    cooldown_s: float = Field(default=DEFAULT_COOLDOWN.total_seconds(), gt=0)
+    pipeline_path: Path = Path(__file__).resolve().parent.parent / "aml" / "pipelines" / "train.yml"
+    drift_url: str | None = None
+    """Base URL of the drift sidecar (``http://host:8001``) for the timer's periodic check."""
+    http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+_lock = threading.Lock()
+_trigger: RetrainTrigger | None = None
+
+
+def build_trigger(settings: TriggerSettings) -> RetrainTrigger:
+    backend: RunBackend
+    if settings.backend == "local":
+        from features.layout import DataLayout
+
+        backend = LocalRunBackend(DataLayout.from_env().runs_dir, settings.pipeline_path)
+    else:
+        from aml.submit import AzureMLSettings, ml_client
+
+        try:
+            workspace = AzureMLSettings()  # type: ignore[call-arg]
+        except ValueError as exc:
+            raise TriggerError(
+                "missing app settings: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME"
+            ) from exc
+        backend = AzureMLRunBackend(
+            ml_client(workspace), settings.pipeline_path, experiment_name=workspace.experiment_name
+        )
+    return RetrainTrigger(backend, cooldown=timedelta(seconds=settings.cooldown_s))
+
+
+def use_trigger(trigger: RetrainTrigger | None) -> None:
+    """Replace the process's trigger (tests, or a host that builds its own)."""
+    global _trigger
+    with _lock:
+        _trigger = trigger
+
+
+def get_trigger() -> RetrainTrigger:
+    global _trigger
+    with _lock:
+        if _trigger is None:
+            _trigger = build_trigger(TriggerSettings())
+        return _trigger
+
+
+def _json(body: object, status: int) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+@app.function_name(name="retrain")
+@app.route(route="retrain", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def retrain(req: func.HttpRequest) -> func.HttpResponse:
+    """Action group webhook: one alert in, one decision out."""
+    try:
+        payload = req.get_json()
+    except ValueError:
+        return _json({"error": "body: not valid JSON"}, 400)
+    try:
+        decision = get_trigger().handle(payload)
+    except MalformedSignal as exc:
+        return _json({"error": str(exc)}, exc.status_code)
+    except TriggerError as exc:
+        log.error("retrain trigger failed: %s", exc)
+        return _json({"error": str(exc)}, exc.status_code)
+    return _json(decision.model_dump(mode="json"), 200)
+
+
+@app.function_name(name="retrain_check")
+@app.timer_trigger(arg_name="timer", schedule="%RETRAIN_TIMER_SCHEDULE%", run_on_startup=False)
+def retrain_check(timer: func.TimerRequest) -> None:
+    """Periodic check: the sidecar's latest verdict through the same decision core."""
+    settings = TriggerSettings()
+    if not settings.drift_url:
+        log.info("retrain check: RETRAIN_DRIFT_URL not set, nothing to check")
+        return
+    import httpx
+
+    try:
+        response = httpx.get(settings.drift_url.rstrip("/") + "/drift", timeout=settings.http_timeout_s)
+        response.raise_for_status()
+        signal = parse_verdict(response.json())
+    except (httpx.HTTPError, ValueError, MalformedSignal) as exc:
+        log.warning("retrain check: no usable verdict from %s: %s", settings.drift_url, exc)
+        return
+    get_trigger().decide(signal)

@@ -1,0 +1,138 @@
+"""``predmaint drift``: serve the sidecar, or compare two datasets from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from predmaint.console import console, fail
+
+drift_app = typer.Typer(help="Data drift: the sidecar and ad-hoc comparisons.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(drift_app, name="drift")
+
+
+@drift_app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [default: DRIFT_HOST or 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: DRIFT_PORT or 8001]")] = None,
+) -> None:
+    """Run the drift sidecar: tail the inference log, check drift on a schedule, serve /drift and /metrics."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from drift.settings import DriftSettings
+
+    try:
+        settings = DriftSettings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"invalid drift setting DRIFT_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}")
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings.model_copy(update=overrides)
+    from drift.drift_service import create_app
+
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
+
+
+def _read(path: Path) -> object:
+    import pandas as pd
+
+    if not path.is_file():
+        fail(f"{path} does not exist", "give a CSV or parquet file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {path}: {exc}")
+    fail(f"{path}: unknown file type {suffix or '(none)'}", "use .csv or .parquet")
+
+
+@drift_app.command("compare")
+def compare(
+    reference: Annotated[Path, typer.Argument(help="reference dataset (.csv or .parquet)")],
+    current: Annotated[Path, typer.Argument(help="current dataset (.csv or .parquet)")],
+    columns: Annotated[
+        str | None, typer.Option(help="comma-separated columns [default: every numeric column]")
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="per-column normalised Wasserstein threshold")] = 0.1,
+    drift_share: Annotated[
+        float, typer.Option(help="share of drifted columns that means dataset drift")
+    ] = 0.5,
+    min_rows: Annotated[int, typer.Option(help="rows (finite values) needed per side and column")] = 50,
+    html: Annotated[Path | None, typer.Option(help="also write the Evidently HTML report here")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print the result as JSON instead of a table")
+    ] = False,
+) -> None:
+    """Compare two datasets with Evidently (normalised Wasserstein) and print each column's score."""
+    import pandas as pd
+    from pydantic import ValidationError
+    from rich.table import Table
+
+    from drift.detector import DriftConfig, ReferenceInfo, check_drift
+
+    try:
+        config = DriftConfig(threshold=threshold, drift_share=drift_share, min_rows=min_rows)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+    ref, cur = _read(reference), _read(current)
+    assert isinstance(ref, pd.DataFrame) and isinstance(cur, pd.DataFrame)
+    cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    with console.status("running Evidently ..."):
+        check = check_drift(
+            ref,
+            cur,
+            columns=cols,
+            config=config,
+            reference_info=ReferenceInfo(
+                model_version=None, reference_hash="", rows=len(ref), source=str(reference)
+            ),
+        )
+    result = check.result
+    if json_out:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        table = Table(title=f"{reference.name} -> {current.name}")
+        for name in ("column", "score", "threshold", "drifted", "ref rows", "cur rows"):
+            table.add_column(name, justify="left" if name == "column" else "right")
+        for name, col in sorted(result.columns.items(), key=lambda kv: -kv[1].score):
+            table.add_row(
+                name,
+                f"{col.score:.4f}",
+                f"{col.threshold:g}",
+                "[red]yes[/]" if col.drifted else "no",
+                str(col.reference_rows),
+                str(col.current_rows),
+            )
+        for name in result.excluded:
+            table.add_row(name, "-", "-", "[dim]excluded[/]", "-", "-")
+        out = console.__class__()  # stdout
+        out.print(table)
+        for name, why in result.excluded.items():
+            out.print(f"[dim]{name} excluded: {why}[/]")
+        if result.status == "ok":
+            verdict = "[bold red]DRIFT[/]" if result.drift_detected else "[bold green]no drift[/]"
+            out.print(
+                f"{verdict}: {result.drifted_share:.0%} of {len(result.columns)} columns drifted "
+                f"(dataset drift at >= {result.drift_share:.0%})"
+            )
+        else:
+            out.print(f"[yellow]no verdict[/]: {result.reason}")
+    if html is not None:
+        page = check.html()
+        if page is None:
+            fail(f"no report written: {result.reason}")
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_text(page)
+        console.print(f"report written to {html}")

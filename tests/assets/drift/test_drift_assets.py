@@ -1,0 +1,78 @@
+"""Deployment assets of the drift slice: AzureML schedule, alert rule file, images and pins."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _locked_versions() -> dict[str, str]:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    return {p["name"]: p["version"] for p in lock["package"] if "version" in p}
+
+
+def test_schedule_loads_with_azure_ai_ml_and_runs_the_training_pipeline() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # azure-ai-ml marks some schema classes experimental
+        from azure.ai.ml.entities import JobSchedule, PipelineJob
+        from azure.ai.ml.entities._load_functions import load_schedule
+
+        schedule = load_schedule(ROOT / "aml" / "schedules" / "retrain.yml")
+    assert isinstance(schedule, JobSchedule)
+    assert schedule.trigger.frequency == "week" and schedule.trigger.interval == 1
+    assert isinstance(schedule.create_job, PipelineJob)
+    pipeline = yaml.safe_load((ROOT / "aml" / "pipelines" / "train.yml").read_text())
+    assert schedule.create_job.experiment_name == pipeline["experiment_name"]
+    assert schedule.create_job.tags["trigger"] == "schedule"
+
+
+def test_alert_rule_file_is_a_prometheus_rule_group_with_the_drift_alert() -> None:
+    document = yaml.safe_load(
+        (ROOT / "charts" / "pred-maint" / "files" / "drift-alert-rules.yaml").read_text()
+    )
+    (group,) = document["groups"]
+    (rule,) = group["rules"]
+    assert rule["alert"] == "PredMaintDriftDetected"
+    assert "predmaint_drift_detected" in rule["expr"]
+    assert re.fullmatch(r"\d+[smh]", rule["for"])
+    assert {"summary", "description"} <= set(rule["annotations"])
+
+
+@pytest.mark.parametrize("requirements", ["drift/requirements.txt", "functions/requirements.txt"])
+def test_image_requirements_are_pinned_to_the_lock_file(requirements: str) -> None:
+    locked = _locked_versions()
+    for line in (ROOT / requirements).read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        assert sep, f"{requirements}: {line} is not pinned"
+        assert locked.get(name.lower()) == version, (
+            f"{requirements}: {name}=={version}, uv.lock has {locked.get(name)}"
+        )
+
+
+def test_drift_dockerfile_is_slim_pinned_and_non_root() -> None:
+    text = (ROOT / "drift" / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM\s+(\S+)", text, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base)
+    users = re.findall(r"^USER\s+(\S+)", text, flags=re.MULTILINE)
+    assert users and not users[-1].startswith(("root", "0"))
+    for copied in re.findall(r"^COPY\s+(.+)\s+\S+$", text, flags=re.MULTILINE):
+        for source in copied.split():
+            assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def test_function_host_json_limits_concurrency_for_the_trigger() -> None:
+    host = json.loads((ROOT / "functions" / "host.json").read_text())
+    assert host["version"] == "2.0"
+    assert host["extensions"]["http"]["maxConcurrentRequests"] == 1

@@ -1,0 +1,228 @@
+"""The sidecar's HTTP edge: answers, reference switch, report, metrics, 4xx on bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from aml.bundle import ONNX_FILE, REFERENCE_FILE, Bundle, BundleMeta, frame_hash, load_bundle, write_meta
+from drift.drift_service import create_app
+from drift.settings import DriftSettings
+from features.contract import MODEL_FEATURES
+from features.inference_log import segment_name
+from features.layout import DataLayout
+
+COLS = list(MODEL_FEATURES)
+
+
+def make_bundle(directory: Path, frame: pd.DataFrame, version: str) -> Bundle:
+    """A bundle with a real reference sample and metadata (the ONNX file is not read by the sidecar)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(directory / REFERENCE_FILE, index=False)
+    (directory / ONNX_FILE).write_bytes(b"not read by the drift sidecar")
+    meta = BundleMeta(
+        features=COLS,
+        threshold=0.5,
+        threshold_quantile=0.99,
+        reference_hash=frame_hash(frame),
+        reference_rows=len(frame),
+        version=version,
+        trained_at=datetime.now(UTC).isoformat(),
+    )
+    write_meta(directory, meta)
+    return load_bundle(directory)
+
+
+@dataclass
+class SwitchableSource:
+    """A registry stand-in whose champion can be moved by the test."""
+
+    bundles: dict[str, Path]
+    champion: str | None
+
+    @property
+    def description(self) -> str:
+        return "test-registry"
+
+    def current_version(self) -> str | None:
+        return self.champion
+
+    def fetch(self, version: str) -> tuple[Bundle, str | None]:
+        return load_bundle(self.bundles[version]), version
+
+
+def _rows(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame(rng.normal(10.0, 2.0, size=(n, len(COLS))) + shift, columns=COLS)
+
+
+def _log(layout: DataLayout, frame: pd.DataFrame, seq: int = 1, t0: float = 1_700_000_000.0) -> None:
+    layout.inference_log_dir.mkdir(parents=True, exist_ok=True)
+    with (layout.inference_log_dir / segment_name(seq)).open("ab") as fh:
+        for i, values in enumerate(frame.to_dict("records")):
+            record = {
+                "ts": t0 + i,
+                "model_version": "1",
+                "features": values,
+                "anomaly_score": 0.0,
+                "is_anomaly": False,
+            }
+            fh.write((json.dumps(record) + "\n").encode())
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(3)
+
+
+@pytest.fixture
+def source(tmp_path: Path, rng: np.random.Generator) -> SwitchableSource:
+    first = make_bundle(tmp_path / "b1", _rows(rng, 2000), "content-1")
+    second = make_bundle(tmp_path / "b2", _rows(rng, 2000, shift=3.0), "content-2")
+    return SwitchableSource({"1": first.directory, "2": second.directory}, champion="1")
+
+
+@pytest.fixture
+def client(
+    request: pytest.FixtureRequest, layout: DataLayout, source: SwitchableSource
+) -> Iterator[TestClient]:
+    # Evidently itself runs in test_window_check... (report, metrics); the rest use the scipy engine,
+    # which gives the same scores (tests/unit/drift/test_drift_detector.py) in a fraction of the time.
+    engine = "evidently" if request.node.name.startswith("test_window_check") else "scipy"
+    settings = DriftSettings(
+        background=False, window_rows=500, min_rows=50, max_request_rows=1000, engine=engine
+    )
+    registry = CollectorRegistry()
+    app = create_app(settings, layout=layout, registry=registry, source=source)
+    with TestClient(app) as test_client:
+        test_client.app_state = app.state  # type: ignore[attr-defined]
+        yield test_client
+
+
+def _metric(client: TestClient, name: str, labels: dict[str, str] | None = None) -> float | None:
+    registry: CollectorRegistry = client.app_state.registry  # type: ignore[attr-defined]
+    return registry.get_sample_value(name, labels or {})
+
+
+def test_no_reference_yet_is_a_clear_state_not_an_error(layout: DataLayout, source: SwitchableSource) -> None:
+    source.champion = None  # nothing registered yet
+    settings = DriftSettings(background=False, engine="scipy")
+    with TestClient(
+        create_app(settings, layout=layout, registry=CollectorRegistry(), source=source)
+    ) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and "no serving version yet" in ready.json()["reasons"][0]
+        answer = client.get("/drift").json()
+        assert answer["drift_detected"] is False and answer["status"] == "no_verdict"
+        assert answer["reference"] is None and "no serving version" in answer["reason"]
+        assert client.get("/drift/report").status_code == 404
+        assert client.get("/health/live").status_code == 200
+
+
+def test_window_check_detects_drift_and_names_the_reference(
+    client: TestClient, layout: DataLayout, rng: np.random.Generator
+) -> None:
+    monitor = client.app_state.monitor  # type: ignore[attr-defined]
+    assert monitor.reference is not None  # loaded at start
+    _log(layout, _rows(rng, 20))
+    small = client.post("/drift", json={}).json()
+    assert small["status"] == "no_verdict" and "20 rows" in small["reason"]
+    _log(layout, _rows(rng, 400, shift=2.0), t0=1_700_001_000.0)
+    answer = client.post("/drift", json={}).json()
+    assert answer["drift_detected"] is True and answer["drifted_share"] == 1.0
+    assert answer["reference"]["model_version"] == "1"
+    assert answer["reference"]["reference_hash"].startswith("sha256:")
+    assert answer["window"]["rows"] == 420
+    assert set(answer["columns"]) == set(COLS)
+    assert client.get("/drift").json()["checked_at"] == answer["checked_at"]
+    report = client.get("/drift/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert _metric(client, "predmaint_drift_detected") == 1.0
+    assert _metric(client, "predmaint_drift_share") == 1.0
+    assert _metric(client, "predmaint_drift_window_rows") == 420.0
+    assert _metric(client, "predmaint_drift_tailer_rows_read_total") == 420.0
+    assert (
+        _metric(client, "predmaint_drift_score", {"feature": COLS[0]}) == answer["columns"][COLS[0]]["score"]
+    )
+    assert (_metric(client, "predmaint_drift_seconds_since_last_check") or 0.0) >= 0.0
+    info = {"model_version": "1", "reference_hash": answer["reference"]["reference_hash"]}
+    assert _metric(client, "predmaint_drift_reference_info", info) == 1.0
+    text = client.get("/metrics").text
+    assert "predmaint_drift_detected 1.0" in text
+
+
+def test_new_champion_switches_the_reference(
+    client: TestClient, layout: DataLayout, source: SwitchableSource, rng: np.random.Generator
+) -> None:
+    monitor = client.app_state.monitor  # type: ignore[attr-defined]
+    _log(layout, _rows(rng, 300, shift=3.0))
+    before = client.post("/drift", json={}).json()
+    assert before["drift_detected"] is True
+    source.champion = "2"  # retrained on the shifted data
+    assert monitor.refresh_reference() is True
+    after = client.post("/drift", json={}).json()
+    assert after["drift_detected"] is False
+    assert after["reference"]["model_version"] == "2"
+    assert after["reference"]["reference_hash"] != before["reference"]["reference_hash"]
+    assert client.get("/health/ready").json()["model_version"] == "2"
+
+
+def test_posted_batch_is_checked_against_the_serving_reference(
+    client: TestClient, rng: np.random.Generator
+) -> None:
+    rows = _rows(rng, 200).drop(columns=[COLS[-1]]).to_dict("records")
+    answer = client.post("/drift", json={"current": rows}).json()
+    assert answer["drift_detected"] is False and answer["reference"]["model_version"] == "1"
+    assert answer["excluded"] == {COLS[-1]: "missing in the current window"}
+    assert _metric(client, "predmaint_drift_checks_total") == 0.0  # ad hoc: not the latest check
+
+
+def test_ad_hoc_comparison_of_two_datasets_with_any_numeric_columns(client: TestClient) -> None:
+    rng = np.random.default_rng(1)
+    reference = [{"a": float(x), "b": float(y)} for x, y in rng.normal(size=(300, 2))]
+    current = [{"a": row["a"] + 1.0, "b": row["b"]} for row in reference]  # a moves by 1 std, b stays
+    answer = client.post("/drift", json={"reference": reference, "current": current}).json()
+    assert answer["columns"]["a"]["drifted"] is True and answer["columns"]["b"]["drifted"] is False
+    assert answer["drifted_share"] == 0.5 and answer["drift_detected"] is True
+    assert answer["reference"]["source"] == "request" and answer["reference"]["model_version"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "rule"),
+    [
+        ({"reference": [{"a": 1.0}]}, "current", "missing"),
+        ({"current": [{"a": 1.0}] * 1001}, "current", "too_long"),
+        ({"current": [{"a": "warm"}]}, "current.0.a", "float_parsing"),
+        ({"current": [], "extra": 1}, "extra", "extra_forbidden"),
+        ({"current": [{f"c{i}": 1.0 for i in range(101)}]}, "current", "too_many_columns"),
+    ],
+)
+def test_bad_requests_are_422_naming_field_and_rule(
+    client: TestClient, body: dict, field: str, rule: str
+) -> None:
+    response = client.post("/drift", json=body)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert any(d["field"] == field and d["rule"] == rule for d in detail), detail
+
+
+def test_oversized_body_is_413(layout: DataLayout, source: SwitchableSource) -> None:
+    settings = DriftSettings(background=False, max_body_bytes=1024)
+    with TestClient(
+        create_app(settings, layout=layout, registry=CollectorRegistry(), source=source)
+    ) as client:
+        response = client.post("/drift", json={"current": [{"a": 1.0}] * 200})
+    assert response.status_code == 413 and response.json()["error"] == "body_too_large"
+
+
+def test_settings_refuse_a_window_that_can_never_reach_a_verdict() -> None:
+    with pytest.raises(ValueError, match="DRIFT_MIN_ROWS"):
+        DriftSettings(window_rows=10, min_rows=50)
