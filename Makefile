@@ -9,7 +9,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := 3.11
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup demo test test-fast lint bench validate clean
+.PHONY: help setup validators demo test test-fast lint bench validate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,10 +23,23 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 setup: $(VENV)/.synced ## create the locked environment (.venv) from uv.lock
 
+# Deployment-asset validators (checkov, helm-python-sdk, kubernetes-validate, actionlint, shellcheck,
+# hadolint, yamllint) in their own locked environment: checkov's bc-python-hcl2 breaks python-hcl2.
+VALIDATORS := tools/validators/.venv
+$(VALIDATORS)/.synced: $(UV) tools/validators/pyproject.toml tools/validators/uv.lock
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VALIDATORS) $(UV) sync --locked --project tools/validators
+	@touch $@
+
+validators: $(VALIDATORS)/.synced ## create the validators' locked environment (tools/validators/.venv)
+
+validate: setup validators ## validate the deployment assets offline (Terraform, chart, workflows, Dockerfiles, YAML)
+	$(RUN) python -m infra.checks.tf_graph infra
+	$(RUN) pytest tests/assets
+
 demo: setup ## run the whole local loop: simulate, train, serve, drift, retrain, report
 	$(RUN) predmaint demo
 
-test: setup ## run every test (unit, integration with Redis, asset validation, end to end)
+test: setup validators ## run every test (unit, integration with Redis, asset validation, end to end)
 	$(RUN) pytest
 
 test-fast: setup ## unit tests only

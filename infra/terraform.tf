@@ -1,0 +1,27 @@
+# Versions of Terraform and of the providers. `terraform init` (in the deploy workflow) writes
+# .terraform.lock.hcl; commit it from the first successful init so every later run uses those hashes.
+terraform {
+  required_version = ">= 1.9.0, < 2.0.0"
+
+  required_providers {
+    azurerm = {
+      source  = "hashicorp/azurerm"
+      version = "~> 4.30"
+    }
+    azapi = {
+      source  = "Azure/azapi"
+      version = "~> 2.4"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
+  }
+
+  # State lives in an Azure Storage container; the workflow passes the account, container and key
+  # with `terraform init -backend-config=...` (see README, section Deployment).
+  backend "azurerm" {
+    use_azuread_auth = true
+    use_oidc         = true
+  }
+}

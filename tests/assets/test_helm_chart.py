@@ -1,0 +1,215 @@
+"""charts/pred-maint: renders with the defaults and every ci/*-values.yaml (helm-python-sdk, Helm v4,
+no binary), strict lint, kubernetes-validate --strict for Kubernetes 1.31, and what the Pod must be:
+two containers sharing the inference log, probes, limits, a locked-down security context, workload
+identity. checkov on the rendered manifests is in test_checkov.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.validators.locate import ValidatorsMissing, validator
+from tools.validators.runners import CHART, render_chart
+
+SCENARIOS = sorted(CHART.glob("ci/*-values.yaml"))
+KUBE_VERSION = "1.31.0"
+NAMESPACE = "pred-maint"
+# Custom resources whose schemas kubernetes-validate does not bundle.
+CRD_KINDS = {"PodMonitor", "PrometheusRule", "SecretProviderClass"}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    try:
+        return render_chart(tmp_path_factory.mktemp("rendered"), kube_version=f"v{KUBE_VERSION}")
+    except ValidatorsMissing as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def rendered(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    docs = {}
+    for name, result in report["renders"].items():
+        assert "error" not in result, f"{name}: {result.get('error')}"
+        docs[name] = [doc for doc in yaml.safe_load_all(result["manifests"]) if doc]
+    return docs
+
+
+def _one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [doc for doc in docs if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def test_scenarios_exist() -> None:
+    assert {p.name for p in SCENARIOS} >= {
+        "default-values.yaml",
+        "production-values.yaml",
+        "minimal-values.yaml",
+    }
+
+
+def test_every_scenario_renders(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    assert set(rendered) == {"values.yaml"} | {p.name.removesuffix("-values.yaml") for p in SCENARIOS}
+
+
+def test_strict_lint_is_clean(report: dict[str, Any]) -> None:
+    for name, lint in report["lint"].items():
+        problems = [m for m in lint["messages"] if m["severity"] >= 2] + lint["errors"]
+        assert not problems, f"{name}: {problems}"
+
+
+def test_manifests_validate_strictly_against_kubernetes_1_31(report: dict[str, Any], tmp_path: Path) -> None:
+    files = []
+    for name, result in report["renders"].items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(result["manifests"])
+        files.append(str(path))
+    done = subprocess.run(
+        [str(validator("kubernetes-validate")), "--strict", "-k", KUBE_VERSION, "--quiet", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in (done.stdout + done.stderr).splitlines():
+        if line.strip():
+            assert "Couldn't find schema for kind" in line, line
+            assert re.search(r"kind (\w+)", line).group(1) in CRD_KINDS, line  # type: ignore[union-attr]
+
+
+def test_pod_runs_facade_and_drift_sharing_the_inference_log(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    for name, docs in rendered.items():
+        pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
+        containers = {c["name"]: c for c in pod["containers"]}
+        assert set(containers) == {"facade", "drift"}, name
+        log_volumes = [v for v in pod["volumes"] if v["name"] == "inference-log"]
+        assert log_volumes and "emptyDir" in log_volumes[0], name
+        mounts = {c: {m["name"]: m["mountPath"] for m in containers[c]["volumeMounts"]} for c in containers}
+        assert mounts["facade"]["inference-log"] == mounts["drift"]["inference-log"] == "/var/log/predmaint"
+        assert mounts["facade"]["facade-tmp"] == mounts["drift"]["drift-tmp"] == "/tmp"
+        assert [p["containerPort"] for p in containers["facade"]["ports"]] == [8000]
+        assert [p["containerPort"] for p in containers["drift"]["ports"]] == [8001]
+
+
+def test_both_containers_have_probes_limits_and_a_locked_down_security_context(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    for name, docs in rendered.items():
+        pod = _one(docs, "Deployment")["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            where = f"{name}/{container['name']}"
+            assert container["livenessProbe"]["httpGet"]["path"] == "/health/live", where
+            assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready", where
+            assert container["startupProbe"]["httpGet"]["path"] == "/health/live", where
+            assert set(container["resources"]["limits"]) == {"cpu", "memory"}, where
+            assert set(container["resources"]["requests"]) == {"cpu", "memory"}, where
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] is True, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            assert ":latest" not in container["image"], where
+
+
+def test_workload_identity_wiring(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["default"]
+    account = _one(docs, "ServiceAccount")
+    assert account["metadata"]["annotations"]["azure.workload.identity/client-id"]
+    deployment = _one(docs, "Deployment")
+    assert deployment["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_secrets_are_references_only(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for name, docs in rendered.items():
+        assert not [d for d in docs if d["kind"] == "Secret"], (
+            f"{name}: the chart must not carry secret values"
+        )
+        for container in _one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                assert "value" not in env and "secretKeyRef" in env["valueFrom"], f"{name}: {env}"
+    production = rendered["production"]
+    provider = _one(production, "SecretProviderClass")
+    assert provider["spec"]["provider"] == "azure"
+    assert provider["spec"]["parameters"]["clientID"]
+
+
+def test_scenario_specific_objects(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    kinds = {name: {d["kind"] for d in docs} for name, docs in rendered.items()}
+    assert {
+        "Service",
+        "ServiceAccount",
+        "ConfigMap",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "PodMonitor",
+    } <= kinds["values.yaml"]
+    assert "HorizontalPodAutoscaler" not in kinds["values.yaml"]
+    assert {"HorizontalPodAutoscaler", "PrometheusRule"} <= kinds["production"]
+    assert "replicas" not in _one(rendered["production"], "Deployment")["spec"], "the HPA owns replicas"
+    assert not {"PodMonitor", "PodDisruptionBudget", "PrometheusRule"} & kinds["minimal"]
+    monitor = _one(rendered["values.yaml"], "PodMonitor")
+    assert monitor["apiVersion"] == "azmonitoring.coreos.com/v1"
+    assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} == {"http", "drift-http"}
+    rule = _one(rendered["production"], "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    shared = yaml.safe_load((CHART / "files/drift-alert-rules.yaml").read_text())
+    assert rule["spec"]["groups"] == shared["groups"], "PrometheusRule must be the shared rule file verbatim"
+
+
+def test_values_file_documents_every_key_and_names_its_schema() -> None:
+    """Every key has a comment on the line above or inline; entries of free-form maps (env settings,
+    resource quantities, Key Vault objects, node labels) are data, documented by their parent key."""
+    free_form = {"resources", "env", "secretEnv", "objects", "nodeSelector"}
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    assert lines[0] == "# yaml-language-server: $schema=values.schema.json"
+    parents: list[tuple[int, str]] = []
+    for number, line in enumerate(lines):
+        match = re.match(r"^(\s*)([A-Za-z][\w./-]*):", line)
+        if not match:
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        parents = [(i, k) for i, k in parents if i < indent]
+        if not any(k in free_form for _, k in parents):
+            previous = lines[number - 1].strip() if number else ""
+            assert previous.startswith("#") or " # " in line, (
+                f"values.yaml:{number + 1} has no comment: {line}"
+            )
+        parents.append((indent, key))
+
+
+def test_schema_closes_every_object() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if "properties" in node:
+                assert node.get("additionalProperties") is False, f"{where} allows unknown keys"
+            for key, child in node.items():
+                walk(child, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                walk(child, f"{where}[{index}]")
+
+    walk(schema, "$")
+
+
+def test_schema_rejects_a_misspelt_key_and_a_latest_tag(tmp_path: Path) -> None:
+    for bad in ({"replicaCont": 2}, {"facade": {"image": {"tag": "latest"}}}):
+        values = tmp_path / "bad-values.yaml"
+        values.write_text(yaml.safe_dump(bad))
+        report = render_chart(tmp_path / "out", scenarios={"bad": values})
+        assert "error" in report["renders"]["bad"], bad
