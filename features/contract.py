@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # --- identity -----------------------------------------------------------------------------------
 
@@ -80,6 +81,9 @@ MAX_PREDICT_BATCH: Final = 1_000
 """Rows per predict request."""
 MAX_BODY_BYTES: Final = 1_048_576
 """Request body limit (1 MiB), enforced before parsing."""
+MIN_TIMESTAMP: Final = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIMESTAMP: Final = datetime(2200, 1, 1, tzinfo=UTC)
+"""Readings outside [MIN_TIMESTAMP, MAX_TIMESTAMP) are rejected (pandas' nanosecond range ends in 2262)."""
 
 # --- windows and features -----------------------------------------------------------------------
 
@@ -147,7 +151,17 @@ class TelemetryReading(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+05:00 has no UTC representation
+            utc = MIN_TIMESTAMP - timedelta(days=1)
+        if not MIN_TIMESTAMP <= utc < MAX_TIMESTAMP:
+            raise PydanticCustomError(
+                "timestamp_out_of_range",
+                "timestamp must be in [{low}, {high})",
+                {"low": MIN_TIMESTAMP.isoformat(), "high": MAX_TIMESTAMP.isoformat()},
+            )
+        return utc
 
 
 class TelemetryBatch(BaseModel):

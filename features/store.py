@@ -1,0 +1,541 @@
+"""The Feast feature store: open, apply, write offline, materialise, read online and historically.
+
+Configuration comes from ``features/feature_store.yaml`` (embedded default) or
+``features/feature_store.azure.yaml`` (Redis on Azure Cache for Redis). :func:`open_store` loads the
+YAML in code: it fills ``${PREDMAINT_DATA_DIR}`` from the :class:`DataLayout` (other ``${VAR}``
+placeholders from the environment, as Feast itself would), swaps the online store for Redis when
+asked, and sets Feast's repo path to the data directory, which is where the relative ``FileSource``
+path of :mod:`features.definitions` resolves.
+
+Offline layout: one parquet file per UTC day of window ends under ``layout.windows_dir``
+(``windows-YYYY-MM-DD.parquet``), holding exactly one row per (machine, window): the newest
+revision. A write merges its windows into the day files it touches (read, replace, write under a dot
+name, rename into place), under an exclusive lock file, so readers never see half a file and
+concurrent writers never lose each other's rows. Feast's file offline store reads the directory as
+one dataset. Why not one append-only file per batch: a window revised by a late reading would then
+sit in two files with the same ``event_timestamp``, and Feast's dask offline store does not break
+that tie by ``created_timestamp`` reliably (it sorts twice with an unstable sort), so a point-in-time
+join could return the stale revision. A live batch touches one or two day files of
+``machines x 24`` rows each, a few milliseconds to rewrite.
+
+Feast is imported inside functions only: ``predmaint --help`` and the facade's start stay quick.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pandas as pd
+
+from features.aggregate import WINDOW_COLUMNS, empty_windows
+from features.contract import (
+    CREATED_TIMESTAMP,
+    ENTITY_KEY,
+    EVENT_TIMESTAMP,
+    FEATURE_TTL,
+    FEATURE_VIEW,
+    IS_SPARSE,
+    MODEL_FEATURES,
+    PUSH_SOURCE,
+    READING_COUNT,
+    VIEW_FEATURES,
+)
+from features.errors import NoOfflineData, OnlineStoreUnavailable, StoreNotApplied
+from features.layout import DATA_DIR_ENV, DataLayout
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+OnlineKind = Literal["sqlite", "redis"]
+DEFAULT_CONFIG: Final = Path(__file__).with_name("feature_store.yaml")
+AZURE_CONFIG: Final = Path(__file__).with_name("feature_store.azure.yaml")
+REDIS_CONNECTION_ENV: Final = "REDIS_CONNECTION_STRING"
+DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+FEATURE_REFS: Final[tuple[str, ...]] = tuple(f"{FEATURE_VIEW}:{name}" for name in VIEW_FEATURES)
+"""Feast feature references of every view feature (``sensor_stats_view:<name>``)."""
+START_REDIS_HINT: Final = (
+    "start Redis with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
+    "--appendonly no (Debian/Ubuntu: apt-get install redis-server), or use --online sqlite"
+)
+_OFFLINE_SUFFIX: Final = ".parquet"
+
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+def redis_connection_string(url: str) -> str:
+    """Turn ``redis://[:password@]host:port/db`` (``rediss://`` for TLS) into Feast's connection
+    string ``host:port,db=N[,password=...][,ssl=true]``. A string that is not a URL is taken to be in
+    Feast's format already (as ``REDIS_CONNECTION_STRING`` on Azure is) and returned unchanged."""
+    if "://" not in url:
+        return url
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        raise ValueError(f"not a redis URL: {url!r}")
+    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
+    db = parsed.path.lstrip("/")
+    if db:
+        parts.append(f"db={int(db)}")
+    if parsed.password:
+        parts.append(f"password={unquote(parsed.password)}")
+    if parsed.username and parsed.username != "default":
+        parts.append(f"username={unquote(parsed.username)}")
+    if parsed.scheme == "rediss":
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def load_config_dict(layout: DataLayout, config_path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
+    """The YAML with ``${PREDMAINT_DATA_DIR}`` set to ``layout.root`` and other placeholders from the
+    environment (unset ones stay as written, as with ``os.path.expandvars``)."""
+    import yaml
+
+    text = config_path.read_text()
+    values = {**os.environ, DATA_DIR_ENV: str(layout.root)}
+    loaded = yaml.safe_load(string.Template(text).safe_substitute(values))
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{config_path} is not a feature_store.yaml mapping")
+    return loaded
+
+
+def build_repo_config(
+    layout: DataLayout,
+    online: OnlineKind = "sqlite",
+    redis_url: str | None = None,
+    *,
+    config_path: Path = DEFAULT_CONFIG,
+) -> RepoConfig:
+    """The Feast ``RepoConfig`` for a data layout. ``online="redis"`` replaces the YAML's online store
+    with Redis at ``redis_url`` (default: ``$REDIS_CONNECTION_STRING``, else local Redis DB 0)."""
+    from feast.repo_config import RepoConfig
+
+    raw = load_config_dict(layout, config_path)
+    if online == "redis":
+        url = redis_url or os.environ.get(REDIS_CONNECTION_ENV) or DEFAULT_REDIS_URL
+        current = raw.get("online_store") or {}
+        keep = {
+            k: v for k, v in current.items() if current.get("type") == "redis" and k != "connection_string"
+        }
+        raw["online_store"] = {**keep, "type": "redis", "connection_string": redis_connection_string(url)}
+    elif online != "sqlite":
+        raise ValueError(f"unknown online store {online!r}: use sqlite or redis")
+    config = RepoConfig(**raw)
+    config.repo_path = layout.root
+    return config
+
+
+def open_store(
+    layout: DataLayout,
+    online: OnlineKind = "sqlite",
+    redis_url: str | None = None,
+    *,
+    config_path: Path = DEFAULT_CONFIG,
+) -> FeatureStore:
+    """Open the feature store of a data layout (creates the Feast directory, nothing else)."""
+    from feast import FeatureStore
+
+    layout.feast_dir.mkdir(parents=True, exist_ok=True)
+    config = build_repo_config(layout, online, redis_url, config_path=config_path)
+    store = FeatureStore(repo_path=str(layout.root), config=config)
+    _tune_sqlite(store)
+    return store
+
+
+def _tune_sqlite(store: FeatureStore) -> None:
+    """Put the SQLite online store in WAL mode with ``synchronous=NORMAL``: one write per push
+    instead of several fsyncs (a push went from ~30 ms to ~1 ms of commit). The online store is a
+    cache that ``materialize`` rebuilds from the offline store, so losing the last commits on a
+    power cut is acceptable. Reaches into Feast's connection; skipped if Feast changes it."""
+    if getattr(store.config.online_store, "type", None) != "sqlite":
+        return
+    try:
+        conn = store._get_provider().online_store._get_conn(store.config)  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - a Feast upgrade moved it; defaults still work
+        return
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def layout_of(store: FeatureStore) -> DataLayout:
+    """The data layout a store was opened on (its repo path)."""
+    return DataLayout(Path(store.config.repo_path or store.repo_path))
+
+
+def apply(store: FeatureStore) -> list[str]:
+    """Register the objects of :mod:`features.definitions` and create the online tables.
+    Idempotent. Returns the names applied."""
+    from features import definitions
+
+    objects = definitions.OBJECTS
+    store.apply(cast(list[Any], objects))
+    _PUSH_VIEWS.pop(store, None)
+    return [obj.name for obj in objects]
+
+
+def _require_view(store: FeatureStore) -> Any:
+    from feast.errors import FeatureViewNotFoundException
+
+    try:
+        return store.get_feature_view(FEATURE_VIEW)
+    except FeatureViewNotFoundException:
+        raise StoreNotApplied(str(store.config.registry.path)) from None
+
+
+# --- offline -------------------------------------------------------------------------------------
+
+
+def _arrow_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    ts = pa.timestamp("ns", tz="UTC")
+    fields = [pa.field(ENTITY_KEY, pa.string()), pa.field(EVENT_TIMESTAMP, ts), pa.field("window_start", ts)]
+    fields += [pa.field(name, pa.float64()) for name in MODEL_FEATURES]
+    fields += [pa.field(READING_COUNT, pa.int64()), pa.field(IS_SPARSE, pa.bool_())]
+    fields += [pa.field(CREATED_TIMESTAMP, ts)]
+    return pa.schema(fields)
+
+
+_DAY_FILE: Final = "windows-{day}.parquet"
+
+
+@contextmanager
+def _offline_lock(layout: DataLayout) -> Iterator[None]:
+    """An exclusive lock on the offline store for one read-modify-write (POSIX ``flock``)."""
+    import fcntl
+
+    layout.windows_dir.mkdir(parents=True, exist_ok=True)
+    with open(layout.windows_dir / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_offline(layout: DataLayout, windows: pd.DataFrame) -> list[Path]:
+    """Merge windows into the offline store (newest ``created_timestamp`` wins per window); returns
+    the day files written. See the module docstring for the layout."""
+    if len(windows) == 0:
+        return []
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema()
+    frame = windows[list(WINDOW_COLUMNS)]
+    days = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m-%d")
+    written = []
+    with _offline_lock(layout):
+        for day, part in frame.groupby(days.to_numpy(), sort=True):
+            path = layout.windows_dir / _DAY_FILE.format(day=day)
+            if path.exists():
+                existing = pq.read_table(path, schema=schema).to_pandas()
+                part = latest_revisions(pd.concat([existing, part], ignore_index=True))
+            else:
+                part = latest_revisions(part)
+            table = pa.Table.from_pandas(part[list(WINDOW_COLUMNS)], schema=schema, preserve_index=False)
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            pq.write_table(table, tmp, compression="snappy")
+            tmp.replace(path)
+            written.append(path)
+    return written
+
+
+def offline_files(layout: DataLayout) -> list[Path]:
+    """The offline store's parquet files, oldest day first."""
+    if not layout.windows_dir.is_dir():
+        return []
+    return sorted(
+        p for p in layout.windows_dir.iterdir() if p.suffix == _OFFLINE_SUFFIX and not p.name.startswith(".")
+    )
+
+
+def latest_revisions(windows: pd.DataFrame) -> pd.DataFrame:
+    """Keep the newest revision (latest ``created_timestamp``) of every (machine, window)."""
+    ordered = windows.sort_values([ENTITY_KEY, EVENT_TIMESTAMP, CREATED_TIMESTAMP], kind="stable")
+    return ordered.drop_duplicates([ENTITY_KEY, EVENT_TIMESTAMP], keep="last").reset_index(drop=True)
+
+
+def read_offline(
+    layout: DataLayout, *, start: datetime | None = None, end: datetime | None = None
+) -> pd.DataFrame:
+    """Every window in the offline store, optionally with ``start <= event_timestamp < end``, sorted
+    by machine and event time. Raises :class:`NoOfflineData` when there are no files."""
+    import pyarrow.dataset as ds
+
+    files = offline_files(layout)
+    if not files:
+        raise NoOfflineData(str(layout.windows_dir))
+    dataset = ds.dataset([str(p) for p in files], schema=_arrow_schema(), format="parquet")
+    cond = None
+    if start is not None:
+        cond = ds.field(EVENT_TIMESTAMP) >= pd.Timestamp(start).tz_convert("UTC")
+    if end is not None:
+        upper = ds.field(EVENT_TIMESTAMP) < pd.Timestamp(end).tz_convert("UTC")
+        cond = upper if cond is None else cond & upper
+    frame = dataset.to_table(filter=cond).to_pandas()
+    if len(frame) == 0:
+        return empty_windows()
+    return latest_revisions(frame)[list(WINDOW_COLUMNS)]
+
+
+# --- online --------------------------------------------------------------------------------------
+
+ONLINE_REVISION_UNIT: Final = timedelta(microseconds=1)
+"""Online rows carry ``event_timestamp + reading_count x 1 us`` (see :func:`push_online`)."""
+
+
+def online_rows(windows: pd.DataFrame) -> pd.DataFrame:
+    """The rows :func:`push_online` writes: the newest window per machine, with the revision encoded.
+
+    Feast's Redis store skips a write whose event time is not newer than the stored one, so a window
+    updated by a late reading (same hour, same ``event_timestamp``) would never land. A window only
+    changes by gaining readings, so ``reading_count`` grows with every revision: adding it in
+    microseconds to the event time makes each revision strictly newer, while every window boundary
+    stays on the whole second. Reads report whole seconds (Feast returns seconds), so the revision
+    never shows; :func:`read_online` reports the window end exactly.
+    """
+    if len(windows) == 0:
+        return windows
+    latest = windows.sort_values([ENTITY_KEY, EVENT_TIMESTAMP, CREATED_TIMESTAMP], kind="stable")
+    latest = latest.drop_duplicates(ENTITY_KEY, keep="last").copy()
+    latest[EVENT_TIMESTAMP] = latest[EVENT_TIMESTAMP] + pd.to_timedelta(
+        latest[READING_COUNT].to_numpy(dtype=np.int64), unit="us"
+    )
+    return latest
+
+
+def push_online(store: FeatureStore, windows: pd.DataFrame) -> int:
+    """Push windows to the online store through the push source; returns rows written.
+
+    Only the newest window of each machine is written (the online store holds one row per machine),
+    and callers should pass only windows that are their machine's newest (the ingest path does);
+    see :func:`online_rows` for how same-hour updates land in Redis.
+
+    Equivalent to ``store.push(PUSH_SOURCE, rows, to=PushMode.ONLINE)``: the feature views fed by
+    the push source are resolved once per registry cache period and the rows go to the provider's
+    ``ingest_df``, where ``push`` ends. ``push`` itself deserialises the registry three times per
+    call (list views, get view, list services), about two thirds of its CPU time for this view.
+    """
+    rows = online_rows(windows)
+    if len(rows) == 0:
+        return 0
+    frame = rows[list(WINDOW_COLUMNS)]
+    try:
+        views = _push_views(store)
+        if views is None:
+            from feast.data_source import PushMode
+
+            store.push(PUSH_SOURCE, frame, to=PushMode.ONLINE)
+        else:
+            provider = store._get_provider()
+            for view in views:
+                provider.ingest_df(view, frame)
+    except Exception as exc:
+        _translate_error(store, exc)
+        raise
+    return len(rows)
+
+
+_PUSH_VIEWS: Final[weakref.WeakKeyDictionary[Any, tuple[float, list[Any]]]] = weakref.WeakKeyDictionary()
+
+
+def _push_views(store: FeatureStore) -> list[Any] | None:
+    """The feature views fed by ``PUSH_SOURCE``, cached per store for the registry's cache TTL.
+    None when Feast's provider is not reachable this way (then ``push_online`` uses ``push``)."""
+    if not hasattr(store, "_get_provider"):  # pragma: no cover - a Feast upgrade moved it
+        return None
+    ttl = float(getattr(store.config.registry, "cache_ttl_seconds", 60) or 60)
+    cached = _PUSH_VIEWS.get(store)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < ttl:
+        return cached[1]
+    views = [
+        view
+        for view in store.list_feature_views()
+        if view.stream_source is not None and view.stream_source.name == PUSH_SOURCE
+    ]
+    if not views:
+        _require_view(store)  # raises StoreNotApplied when nothing was applied
+        return None
+    _PUSH_VIEWS[store] = (now, views)
+    return views
+
+
+def _translate_error(store: FeatureStore, exc: Exception) -> None:
+    """Turn the online store's own errors into domain errors (other errors pass through)."""
+    import sqlite3
+
+    import redis
+    from feast.errors import FeatureViewNotFoundException
+
+    if isinstance(exc, FeatureViewNotFoundException):
+        raise StoreNotApplied(str(store.config.registry.path)) from exc
+    if isinstance(exc, redis.exceptions.ConnectionError):
+        raise OnlineStoreUnavailable(str(exc), START_REDIS_HINT) from exc
+    if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+        raise StoreNotApplied(str(store.config.registry.path)) from exc
+
+
+@dataclass(frozen=True)
+class MaterializeSummary:
+    start: datetime
+    end: datetime
+    windows_read: int
+    machines_written: int
+
+
+def materialize(
+    store: FeatureStore,
+    end: datetime | None = None,
+    *,
+    start: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_rows: int = 1_000,
+) -> MaterializeSummary:
+    """Load the newest window of every machine with ``start <= event_timestamp < end`` into the
+    online store, reporting ``progress(done, total)`` machines as it goes.
+
+    Defaults: ``start`` is the oldest window offline (so every machine with any data comes back),
+    ``end`` is one second past the newest window or now, whichever is later. This is what
+    ``FeatureStore.materialize`` does for a file source (newest row per entity in the interval,
+    newest ``created_timestamp`` on ties), done here with pyarrow instead of dask so that it can
+    report progress; the interval is recorded in the registry as Feast's own materialisation does.
+    """
+    fv = _require_view(store)
+    layout = layout_of(store)
+    windows = read_offline(layout, start=start, end=end)
+    if len(windows):
+        first = windows[EVENT_TIMESTAMP].min().to_pydatetime()
+        last = windows[EVENT_TIMESTAMP].max().to_pydatetime()
+    else:
+        first = last = datetime.now(UTC)
+    start = start or first
+    end = end or max(datetime.now(UTC), last + timedelta(seconds=1))
+    latest = windows.sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="stable").drop_duplicates(
+        ENTITY_KEY, keep="last"
+    )
+    total = len(latest)
+    if progress:
+        progress(0, total)
+    done = 0
+    try:
+        for lo in range(0, total, chunk_rows):
+            chunk = latest.iloc[lo : lo + chunk_rows]
+            store.write_to_online_store(FEATURE_VIEW, chunk[list(WINDOW_COLUMNS)])
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+    except Exception as exc:
+        _translate_error(store, exc)
+        raise
+    store.registry.apply_materialization(fv, store.project, start, end)
+    return MaterializeSummary(start=start, end=end, windows_read=len(windows), machines_written=total)
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineFeatures:
+    """One machine's online features and their freshness.
+
+    ``values`` holds every model feature and ``reading_count`` (as float), or is None when the store
+    has nothing for the machine. ``event_timestamp`` is the window END; ``age_s`` is ``now`` minus it
+    in seconds. ``is_stale`` is True when the age exceeds ``FEATURE_TTL`` or nothing is stored:
+    Feast's Python read path does not enforce the view's TTL, so this flag is the check.
+    """
+
+    machine_id: str
+    values: dict[str, float] | None
+    event_timestamp: datetime | None
+    age_s: float | None
+    is_stale: bool
+    is_sparse: bool
+
+    def model_input(self) -> list[float] | None:
+        """The values in ``MODEL_FEATURES`` order, or None when missing."""
+        if self.values is None:
+            return None
+        return [self.values[name] for name in MODEL_FEATURES]
+
+
+_TTL_S: Final = FEATURE_TTL.total_seconds()
+
+
+def read_online(
+    store: FeatureStore, machine_ids: Sequence[str], now: datetime | None = None
+) -> list[OnlineFeatures]:
+    """Read the online features of machines, in the order asked, with age and staleness at ``now``
+    (default: the current time)."""
+    if not machine_ids:
+        return []
+    now = now or datetime.now(UTC)
+    now_s = (now if now.tzinfo else now.replace(tzinfo=UTC)).timestamp()  # naive means UTC
+    try:
+        response = store.get_online_features(
+            features=list(FEATURE_REFS), entity_rows=[{ENTITY_KEY: m} for m in machine_ids]
+        )
+    except Exception as exc:
+        _translate_error(store, exc)
+        raise
+    data = response.to_dict(include_event_timestamps=True)
+    ts_col = data[f"{VIEW_FEATURES[0]}__ts"]
+    out: list[OnlineFeatures] = []
+    for i, machine in enumerate(machine_ids):
+        seconds = ts_col[i]
+        first = data[VIEW_FEATURES[0]][i]
+        if not seconds or first is None:
+            out.append(OnlineFeatures(machine, None, None, None, True, False))
+            continue
+        values = {name: float(data[name][i]) for name in (*MODEL_FEATURES, READING_COUNT)}
+        age = now_s - seconds
+        out.append(
+            OnlineFeatures(
+                machine_id=machine,
+                values=values,
+                event_timestamp=datetime.fromtimestamp(seconds, UTC),
+                age_s=age,
+                is_stale=age > _TTL_S,
+                is_sparse=bool(data[IS_SPARSE][i]),
+            )
+        )
+    return out
+
+
+# --- historical ----------------------------------------------------------------------------------
+
+
+def historical_features(
+    store: FeatureStore, entity_df: pd.DataFrame, features: Iterable[str] = VIEW_FEATURES
+) -> pd.DataFrame:
+    """Point-in-time join: for every row of ``entity_df`` (``machine_id``, ``event_timestamp``
+    tz-aware), the newest window whose ``event_timestamp`` is at or before the row's and no more
+    than ``FEATURE_TTL`` older; features are NaN where there is none. Returns ``entity_df``'s
+    columns plus ``features`` (names of ``VIEW_FEATURES``), one row per entity row, in its order."""
+    _require_view(store)
+    layout = layout_of(store)
+    if not offline_files(layout):
+        raise NoOfflineData(str(layout.windows_dir))
+    names = list(features)
+    refs = [f"{FEATURE_VIEW}:{name}" for name in names]
+    # Feast's file store returns only entity rows that found a feature row, and one row per distinct
+    # (machine, time); ask for the distinct keys and join back so every row comes back, in order,
+    # with its other columns.
+    keys = [ENTITY_KEY, EVENT_TIMESTAMP]
+    distinct = entity_df[keys].drop_duplicates().reset_index(drop=True)
+    joined = store.get_historical_features(entity_df=distinct, features=refs).to_df()
+    found = joined[[*keys, *names]].drop_duplicates(keys)
+    out = entity_df.reset_index(drop=True).merge(found, on=keys, how="left")
+    out.index = entity_df.index
+    return out
