@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 REGISTERED_MODEL_NAME: Final = "pred-maint-isoforest"
 CHAMPION_ALIAS: Final = "champion"
+EXPERIMENT_NAME: Final = "pred-maint-training"
+"""MLflow experiment that training and registration runs go to."""
 
 ONNX_FILE: Final = "model.onnx"
 META_FILE: Final = "predmaint.json"

@@ -1,0 +1,58 @@
+"""``predmaint eval skab``: SKAB's protocol, our detector next to SKAB's baseline, in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from predmaint.console import console, fail, progress
+
+
+def register(app: typer.Typer) -> None:
+    evaluate = typer.Typer(help="Evaluate detectors on public benchmarks.", no_args_is_help=True)
+
+    @evaluate.command("skab")
+    def skab(
+        data: Annotated[Path, typer.Option("--data", help="folder with SKAB CSVs (searched recursively)")],
+        markdown: Annotated[bool, typer.Option(help="print the table as Markdown")] = False,
+    ) -> None:
+        """Pooled pointwise F1, FAR and MAR on every labelled CSV under --data (first 400 rows of each
+        file train, the rest test), for our detector and SKAB's IsolationForest baseline."""
+        from aml.skab import SKAB_ALERT_K, SKAB_CONFIG, SkabError, evaluate_files, labelled_files
+
+        if not data.is_dir():
+            fail(f"{data} is not a folder", "pass the SKAB data folder, e.g. --data ../shared/data/skab/data")
+        files = labelled_files(data)
+        if not files:
+            fail(f"no labelled SKAB CSV (with an 'anomaly' column) under {data}")
+        with progress() as bar:
+            task = bar.add_task("SKAB files", total=len(files))
+            try:
+                report = evaluate_files(files, progress=lambda _p: bar.advance(task))
+            except (SkabError, ValueError) as exc:
+                fail(str(exc))
+        console.print(
+            f"{len(report.files)} files, {report.test_rows} test rows, {report.anomalies} anomalous "
+            f"({100 * report.anomalies / max(report.test_rows, 1):.1f} %)"
+        )
+        rows = [(name, c.f1, c.far, c.mar) for name, c in report.results.items()]
+        if markdown:
+            lines = ["| detector | F1 | FAR % | MAR % |", "|---|---|---|---|"]
+            lines += [f"| {n} | {f1:.3f} | {far:.2f} | {mar:.2f} |" for n, f1, far, mar in rows]
+            typer.echo("\n".join(lines))
+        else:
+            from rich.table import Table
+
+            table = Table("detector", "F1", "FAR %", "MAR %")
+            for n, f1, far, mar in rows:
+                table.add_row(n, f"{f1:.3f}", f"{far:.2f}", f"{mar:.2f}")
+            console.print(table)
+        cfg = SKAB_CONFIG
+        console.print(
+            f"ours: window {cfg.window} rows {list(cfg.stats)}, {cfg.n_estimators} trees, threshold = "
+            f"q{cfg.threshold_quantile} of training scores, {SKAB_ALERT_K} consecutive; same for every file"
+        )
+
+    app.add_typer(evaluate, name="eval")
