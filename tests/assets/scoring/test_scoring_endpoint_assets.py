@@ -1,0 +1,115 @@
+"""The AzureML endpoint assets (aml/endpoints/) load with azure-ai-ml and agree with the code; the
+scoring images' pins agree with uv.lock."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aml.bundle import REGISTERED_MODEL_NAME
+from scoring.schemas import InlineRequest
+from scoring.settings import ScoringSettings
+
+REPO = Path(__file__).resolve().parents[3]
+ENDPOINTS = REPO / "aml" / "endpoints"
+
+
+def _lock_versions() -> dict[str, str]:
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    return {pkg["name"]: pkg["version"] for pkg in lock["package"] if "version" in pkg}
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[re.sub(r"\[.*\]", "", name).strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def test_endpoint_is_kubernetes_with_key_auth_and_blue_green_traffic() -> None:
+    from azure.ai.ml import load_online_endpoint
+    from azure.ai.ml.entities import KubernetesOnlineEndpoint
+
+    endpoint = load_online_endpoint(ENDPOINTS / "endpoint.yml")
+    assert isinstance(endpoint, KubernetesOnlineEndpoint)
+    assert endpoint.auth_mode == "key"
+    assert set(endpoint.traffic) == {"blue", "green"} and sum(endpoint.traffic.values()) == 100
+
+
+@pytest.mark.parametrize("slot", ["blue", "green"])
+def test_deployment_is_pinned_probed_and_sized(slot: str) -> None:
+    from azure.ai.ml import load_environment, load_online_deployment
+    from azure.ai.ml.entities import KubernetesOnlineDeployment
+
+    deployment = load_online_deployment(ENDPOINTS / f"{slot}.yml")
+    raw = yaml.safe_load((ENDPOINTS / f"{slot}.yml").read_text())
+    assert isinstance(deployment, KubernetesOnlineDeployment)
+    assert deployment.name == slot and deployment.endpoint_name == "pred-maint-scoring"
+    name, version = raw["model"].removeprefix("azureml:").split(":")
+    assert name == REGISTERED_MODEL_NAME and version.isdigit()
+    assert deployment.environment_variables["PREDMAINT_MODEL_VERSION"] == version
+    env = load_environment(ENDPOINTS / "environment.yml")
+    assert raw["environment"] == f"azureml:{env.name}:{env.version}"
+    script = (
+        ENDPOINTS / deployment.code_configuration.code / deployment.code_configuration.scoring_script
+    ).resolve()
+    assert script == REPO / "scoring" / "score.py"
+    timeout_ms = deployment.request_settings.request_timeout_ms
+    # the facade's default forwarding timeout gives up before the endpoint would
+    assert ScoringSettings.model_fields["endpoint_timeout_s"].default * 1000 < timeout_ms
+    assert ScoringSettings.model_fields["endpoint_request_timeout_ms"].default == timeout_ms
+    assert deployment.resources.requests.cpu and deployment.resources.limits.memory
+    assert deployment.scale_settings.min_instances >= 2
+    assert deployment.liveness_probe.period and deployment.readiness_probe.period
+    assert deployment.app_insights_enabled is True
+
+
+def test_blue_and_green_differ_only_in_slot_and_model_version() -> None:
+    blue = yaml.safe_load((ENDPOINTS / "blue.yml").read_text())
+    green = yaml.safe_load((ENDPOINTS / "green.yml").read_text())
+    for doc in (blue, green):
+        for key in ("name", "model"):
+            doc.pop(key)
+        doc["environment_variables"].pop("PREDMAINT_MODEL_VERSION")
+        doc["tags"].pop("slot")
+    assert blue == green
+
+
+def test_sample_request_is_a_valid_inline_request() -> None:
+    request = InlineRequest.model_validate_json((ENDPOINTS / "sample-request.json").read_text())
+    assert len(request.row_list()) >= 1
+    assert json.loads((ENDPOINTS / "sample-request.json").read_text())["rows"]
+
+
+@pytest.mark.parametrize(
+    "requirements", ["scoring/requirements.txt", "aml/endpoints/environment/requirements.txt"]
+)
+def test_image_pins_match_uv_lock(requirements: str) -> None:
+    locked = _lock_versions()
+    pins = _pins(REPO / requirements)
+    assert pins, requirements
+    mismatched = {name: (v, locked.get(name)) for name, v in pins.items() if locked.get(name) != v}
+    assert not mismatched, f"{requirements} differs from uv.lock: {mismatched}"
+
+
+def test_facade_image_holds_only_scoring_dependencies() -> None:
+    pins = _pins(REPO / "scoring" / "requirements.txt")
+    assert {"fastapi", "uvicorn", "onnxruntime", "feast", "mlflow-skinny", "prometheus-client"} <= set(pins)
+    assert not {"scikit-learn", "evidently", "azure-ai-ml", "mlflow", "skl2onnx", "plotly"} & set(pins)
+
+
+def test_facade_image_is_non_root_exposes_8000_and_checks_health() -> None:
+    text = (REPO / "scoring" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-bookworm$", text, flags=re.MULTILINE)
+    assert re.search(r"^USER 10001:10001$", text, flags=re.MULTILINE)
+    assert re.search(r"^EXPOSE 8000$", text, flags=re.MULTILINE)
+    assert "HEALTHCHECK" in text and "/health/live" in text
+    assert "scoring.main:create_app" in text
