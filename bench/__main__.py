@@ -22,7 +22,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(".predmaint/bench.md"))
     args = parser.parse_args()
     names = sorted(
-        m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_") and args.k in m.name
+        m.name
+        for m in pkgutil.iter_modules(bench.__path__)
+        if m.name.startswith("bench_") and args.k in m.name
     )
     tables: list[Table] = []
     for name in names:

@@ -22,7 +22,12 @@ ONSET_S: dict[FailureMode, tuple[float, float]] = {
     FailureMode.cooling_fault: (12 * HOUR_S, 36 * HOUR_S),
     FailureMode.imbalance: (30 * HOUR_S, 72 * HOUR_S),
 }
-"""How long before the failure each mode starts to show (uniform range)."""
+"""How long before the failure each mode's main signature starts (uniform range). For a cooling
+fault this is the final runaway; its slow creep (``COOLING_CREEP_S``) comes before it."""
+COOLING_CREEP_S = (2 * DAY_S, 4 * DAY_S)
+"""How long a cooling fault creeps (fouling, a weakening fan, slow coolant loss) before the runaway."""
+COOLING_CREEP_RISE_C = (3.0, 8.0)
+"""Temperature rise at the end of the creep, above the machine's healthy level."""
 
 BEARING_FAILURE_VIBRATION_MM_S = (7.5, 10.5)
 """Vibration at the failure: ISO 10816 zone D (above 7.1 mm/s)."""
@@ -51,6 +56,8 @@ class FailureEvent:
     repair_end_s: float
     severity: tuple[float, float]
     """Two uniforms in [0, 1) that place this event's magnitudes within the mode's ranges."""
+    creep_s: float = 0.0
+    """Seconds of slow creep between ``onset_s`` and the main signature (cooling faults only)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,7 @@ def schedule(
     weights = np.array([settings.mode_weights[m] for m in modes], dtype=np.float64)
     weights /= weights.sum()
     rng = rng_for(seed, Purpose.failures, machine_index)
+    detail = rng_for(seed, Purpose.failure_detail, machine_index)
     events: list[FailureEvent] = []
     free_s = start_s
     while True:
@@ -81,12 +89,24 @@ def schedule(
         if onset >= horizon_s:
             return events
         mode = modes[min(int(np.searchsorted(np.cumsum(weights), pick, side="right")), len(modes) - 1)]
+        # One extra draw per event from its own stream, whatever the mode: the main stream above
+        # (and so every bearing or imbalance event) is the same as before the creep existed.
+        (creep_u,) = detail.random(1)
+        creep = _between(creep_u, COOLING_CREEP_S) if mode is FailureMode.cooling_fault else 0.0
         lo, hi = ONSET_S[mode]
-        failure = onset + lo + (hi - lo) * duration_u
+        failure = onset + creep + lo + (hi - lo) * duration_u
         rlo, rhi = settings.repair_s
         repair_end = failure + rlo + (rhi - rlo) * repair_u
         events.append(
-            FailureEvent(machine_index, mode, float(onset), float(failure), float(repair_end), (sev_a, sev_b))
+            FailureEvent(
+                machine_index,
+                mode,
+                float(onset),
+                float(failure),
+                float(repair_end),
+                (sev_a, sev_b),
+                float(creep),
+            )
         )
         free_s = repair_end
 
@@ -136,12 +156,23 @@ class Effects:
             self.vibration_noise[sl] += scale * 0.2 * tau
             self.temperature_add_c[sl] += scale * _between(b, BEARING_TEMPERATURE_RISE_C) * tau**3
         elif event.mode is FailureMode.cooling_fault:
-            self.temperature_add_c[sl] += scale * _between(a, COOLING_TEMPERATURE_RISE_C) * tau**1.2
-            # A failing cooler cycles (fan/thermostat hunting): the temperature gets restless.
-            self.temperature_noise_c[sl] += scale * 1.2 * tau
-            self.vibration_factor[sl] *= 1.0 + scale * 0.1 * tau
+            self._cooling(event, t_s[lo:mid], sl, scale)
         else:
             step = _between(a, IMBALANCE_STEP)
             final = _between(b, IMBALANCE_FINAL)
             self.vibration_factor[sl] *= 1.0 + scale * ((step - 1.0) + (final - step) * tau)
             self.vibration_noise[sl] += scale * 0.03
+
+    def _cooling(self, event: FailureEvent, t_s: np.ndarray, sl: tuple[int, slice], scale: float) -> None:
+        """Slow creep (linear, ``COOLING_CREEP_RISE_C`` over ``creep_s``), then the runaway from the
+        creep's level to ``COOLING_TEMPERATURE_RISE_C`` at the failure (``tau^1.2``)."""
+        a, b = event.severity
+        runaway_s = event.onset_s + event.creep_s
+        creep_rise = _between(b, COOLING_CREEP_RISE_C)
+        final_rise = _between(a, COOLING_TEMPERATURE_RISE_C)
+        creep = np.clip((t_s - event.onset_s) / max(event.creep_s, 1.0), 0.0, 1.0)
+        tau = np.clip((t_s - runaway_s) / (event.failure_s - runaway_s), 0.0, 1.0)
+        self.temperature_add_c[sl] += scale * (creep_rise * creep + (final_rise - creep_rise) * tau**1.2)
+        # A failing cooler cycles (fan/thermostat hunting): the temperature gets restless.
+        self.temperature_noise_c[sl] += scale * 1.2 * tau
+        self.vibration_factor[sl] *= 1.0 + scale * 0.1 * tau

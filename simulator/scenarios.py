@@ -19,7 +19,7 @@ class FailureMode(StrEnum):
     bearing_wear = "bearing_wear"
     """Vibration climbs over days (3-7 d onset), spikier readings, a little heat near the end."""
     cooling_fault = "cooling_fault"
-    """Temperature climbs over hours (12-36 h onset) until an over-temperature trip."""
+    """Temperature creeps up +3..8 degC over 2-4 days, then runs away over 12-36 h to a trip."""
     imbalance = "imbalance"
     """A vibration step 1.25-3 d before the failure, then a slow further rise."""
 

@@ -23,6 +23,9 @@ class Purpose(IntEnum):
     """The magnitude of a fleet-wide drift scenario."""
     fleet = 4
     """Fleet-wide weather (slow ambient temperature swings)."""
+    failure_detail = 5
+    """Extra draws of one failure event (keyed by machine and event number), beside the main
+    failure stream so that adding a draw does not move any other event."""
 
 
 def rng_for(seed: int, purpose: Purpose, *key: int) -> np.random.Generator:

@@ -113,3 +113,16 @@ def test_default_fleet_month_has_a_realistic_number_of_failures() -> None:
         failures = sim.failures_before(sim.config.end)
         counts.append(int((failures["failure_time"] < pd.Timestamp(sim.config.end)).sum()))
     assert 6 <= sum(counts) / len(counts) <= 16, counts
+
+
+def test_cooling_fault_creeps_for_days_before_the_runaway() -> None:
+    result = _run(FailureMode.cooling_fault)
+    for failure in _completed(result).itertuples():
+        degrading_h = (failure.failure_time - failure.onset_time).total_seconds() / 3600
+        assert 2 * 24 + 12 <= degrading_h <= 4 * 24 + 36  # creep 2-4 days, then a 12-36 h runaway
+        hourly = _hourly(result.readings, failure.machine_id)
+        healthy = hourly[hourly.index < failure.onset_time][(TEMP, "mean")].median()
+        day_before = _window(hourly, failure.failure_time, 48, 24)
+        assert len(day_before) >= 20
+        # the whole day before the last day already runs warmer than the machine's healthy median
+        assert day_before[(TEMP, "mean")].mean() > healthy + 2.0
