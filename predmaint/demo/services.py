@@ -1,0 +1,51 @@
+"""How the demo starts the facade (``predmaint serve``) and the drift sidecar (``predmaint drift
+serve``): command line and environment, both on loopback, both on the demo's data directory."""
+
+from __future__ import annotations
+
+from features.layout import DATA_DIR_ENV, DataLayout
+from predmaint.demo.config import DemoConfig
+from predmaint.demo.processes import ServiceSpec, free_port, python_module_argv
+
+
+def _port(wanted: int, host: str) -> int:
+    return wanted or free_port(host)
+
+
+def scoring_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
+    """The facade: serves the registry's champion, polls the alias every ``model_poll_s``."""
+    port = _port(config.scoring_port, config.host)
+    env = {
+        DATA_DIR_ENV: str(layout.root),
+        "SCORING_HOST": config.host,
+        "SCORING_PORT": str(port),
+        "SCORING_TRACKING_URI": layout.mlflow_tracking_uri,
+        "SCORING_POLL_INTERVAL_S": str(config.model_poll_s),
+        "SCORING_ONLINE_STORE": "sqlite",
+        "SCORING_INFERENCE_LOG_DIR": str(layout.inference_log_dir),
+        "SCORING_MODEL_CACHE_DIR": str(layout.root / "model-cache" / "scoring"),
+    }
+    argv = python_module_argv("predmaint", "serve", "--host", config.host, "--port", str(port))
+    return ServiceSpec("scoring", argv, config.host, port, env)
+
+
+def drift_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
+    """The drift sidecar: tails the facade's inference log, compares against the champion's reference."""
+    port = _port(config.drift_port, config.host)
+    env = {
+        DATA_DIR_ENV: str(layout.root),
+        "DRIFT_HOST": config.host,
+        "DRIFT_PORT": str(port),
+        "DRIFT_TRACKING_URI": layout.mlflow_tracking_uri,
+        "DRIFT_INFERENCE_LOG_DIR": str(layout.inference_log_dir),
+        "DRIFT_WINDOW_ROWS": str(config.drift_window_rows),
+        "DRIFT_DRIFT_SHARE": str(config.drift_share),
+        "DRIFT_MIN_ROWS": str(min(config.drift_window_rows, 50)),
+        "DRIFT_CHECK_INTERVAL_S": str(config.wall_seconds(config.drift_check_hours)),
+        "DRIFT_TAIL_INTERVAL_S": "0.2",
+        "DRIFT_POLL_INTERVAL_S": str(config.model_poll_s),
+        "MLFLOW_TRACKING_URI": layout.mlflow_tracking_uri,
+        "DRIFT_MODEL_CACHE_DIR": str(layout.root / "model-cache" / "drift"),
+    }
+    argv = python_module_argv("predmaint", "drift", "serve", "--host", config.host, "--port", str(port))
+    return ServiceSpec("drift", argv, config.host, port, env)
