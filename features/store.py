@@ -11,12 +11,13 @@ Offline layout: one parquet file per UTC day of window ends under ``layout.windo
 (``windows-YYYY-MM-DD.parquet``), holding exactly one row per (machine, window): the newest
 revision. A write merges its windows into the day files it touches (read, replace, write under a dot
 name, rename into place), under an exclusive lock file, so readers never see half a file and
-concurrent writers never lose each other's rows. Feast's file offline store reads the directory as
-one dataset. Why not one append-only file per batch: a window revised by a late reading would then
-sit in two files with the same ``event_timestamp``, and Feast's dask offline store does not break
-that tie by ``created_timestamp`` reliably (it sorts twice with an unstable sort), so a point-in-time
-join could return the stale revision. A live batch touches one or two day files of
-``machines x 24`` rows each, a few milliseconds to rewrite.
+concurrent writers never lose each other's rows. Feast's offline store reads the directory as one
+dataset: its DuckDB store (:mod:`features.duckdb_offline`, ~20x faster point-in-time joins than the
+file store's dask; ``type: file`` still works). Why not one append-only file per batch: a window
+revised by a late reading would then sit in two files with the same ``event_timestamp``, and
+Feast's dask offline store does not break that tie by ``created_timestamp`` reliably (it sorts
+twice with an unstable sort), so a point-in-time join could return the stale revision. A live batch
+touches one or two day files of ``machines x 24`` rows each, a few milliseconds to rewrite.
 
 Feast is imported inside functions only: ``predmaint --help`` and the facade's start stay quick.
 """
@@ -72,6 +73,8 @@ START_REDIS_HINT: Final = (
     "--appendonly no (Debian/Ubuntu: apt-get install redis-server), or use --online sqlite"
 )
 _OFFLINE_SUFFIX: Final = ".parquet"
+_ENTITY_ROW: Final = "_predmaint_entity_row"
+"""Row number column :func:`historical_features` adds to the entity frame it hands Feast."""
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -529,13 +532,16 @@ def historical_features(
         raise NoOfflineData(str(layout.windows_dir))
     names = list(features)
     refs = [f"{FEATURE_VIEW}:{name}" for name in names]
-    # Feast's file store returns only entity rows that found a feature row, and one row per distinct
-    # (machine, time); ask for the distinct keys and join back so every row comes back, in order,
-    # with its other columns.
+    # Ask for the distinct (machine, time) keys, each with a row number, and join the result back by
+    # that number, then to entity_df by the keys: every row comes back, in order, with its other
+    # columns. Offline stores differ in what they return: the file (dask) store drops rows without a
+    # feature row, the DuckDB store returns rows in any order and its timestamps in microseconds.
     keys = [ENTITY_KEY, EVENT_TIMESTAMP]
     distinct = entity_df[keys].drop_duplicates().reset_index(drop=True)
+    distinct[_ENTITY_ROW] = np.arange(len(distinct), dtype=np.int64)
     joined = store.get_historical_features(entity_df=distinct, features=refs).to_df()
-    found = joined[[*keys, *names]].drop_duplicates(keys)
-    out = entity_df.reset_index(drop=True).merge(found, on=keys, how="left")
+    found = joined[[_ENTITY_ROW, *names]].drop_duplicates(_ENTITY_ROW)
+    distinct = distinct.merge(found, on=_ENTITY_ROW, how="left").drop(columns=_ENTITY_ROW)
+    out = entity_df.reset_index(drop=True).merge(distinct, on=keys, how="left")
     out.index = entity_df.index
     return out
