@@ -64,7 +64,9 @@ def redis_app(
 
 def test_ingested_machine_is_scored_with_feature_time_and_age(redis_app: TestClient) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
-    r = redis_app.post("/ingest", json={"readings": _readings("m-fresh", now, MIN_READINGS_PER_WINDOW + 10)})
+    # The last minutes of the previous hour: all readings in one window, whatever the time of day.
+    last = now.replace(minute=0) - timedelta(minutes=1)
+    r = redis_app.post("/ingest", json={"readings": _readings("m-fresh", last, MIN_READINGS_PER_WINDOW + 10)})
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == MIN_READINGS_PER_WINDOW + 10
 
