@@ -8,6 +8,7 @@ several runs.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -40,13 +41,20 @@ def _session(proto_bytes: bytes) -> Any:
 
 
 def _time_calls(fn: Callable[[], object], calls: int) -> list[float]:
+    """Per-call durations with the garbage collector paused, as timeit does."""
     for _ in range(min(50, calls)):
         fn()
     out = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return out
 
 
