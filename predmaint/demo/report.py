@@ -69,7 +69,15 @@ def fleet_scores_figure(record: RunRecord, timeline: Timeline) -> go.Figure:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    failing = {f.machine_id for f in record.failures}
+    # Only the failures inside the scored period: history and not-yet-due failures would squash the plot.
+    scored_from = min((r.sim_time for r in record.scores), default=None)
+    scored_to = max((r.sim_time for r in record.scores), default=None)
+    failures = [
+        f
+        for f in record.failures
+        if scored_from is not None and scored_to is not None and scored_from <= f.failure_time <= scored_to
+    ]
+    failing = {f.machine_id for f in failures}
     by_machine: dict[str, list[tuple[datetime, float]]] = {}
     for r in record.scores:
         by_machine.setdefault(r.machine_id, []).append((r.sim_time, r.anomaly_score))
@@ -95,7 +103,7 @@ def fleet_scores_figure(record: RunRecord, timeline: Timeline) -> go.Figure:
         fig.add_trace(
             go.Scatter(x=xs, y=ys, mode="lines", name="threshold", line={"dash": "dash", "color": "black"})
         )
-    for f in record.failures:
+    for f in failures:
         fig.add_vline(x=f.failure_time, line_color="red", line_width=1)
         fig.add_annotation(
             x=f.failure_time,
