@@ -83,7 +83,7 @@ class RegistrySource:
         if dst.exists():
             shutil.rmtree(dst)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        return download_version(self.tracking_uri, version, dst), version
+        return download_version(self.tracking_uri, version, dst, name=self.name), version
 
 
 class ModelStore:
