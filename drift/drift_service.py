@@ -34,9 +34,11 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from aml.bundle import frame_hash
+from aml.bundle_source import BundleSource as ReferenceSource
+from aml.bundle_source import PathSource, RegistrySource
 from drift.detector import DriftCheck, ReferenceInfo, check_drift, window_info
 from drift.errors import BodyTooLarge, DriftError, InvalidDriftRequest, NoReport
-from drift.monitor import DriftMonitor, PathReference, ReferenceSource, RegistryReference
+from drift.monitor import DriftMonitor
 from drift.settings import DriftSettings
 from drift.tailer import LogTailer, SlidingWindow
 from features.contract import FieldError, describe_errors
@@ -152,8 +154,8 @@ class DriftCollector:
 
 def _source(settings: DriftSettings, layout: DataLayout) -> ReferenceSource:
     if settings.model_path is not None:
-        return PathReference(settings.model_path)
-    return RegistryReference(
+        return PathSource(settings.model_path)
+    return RegistrySource(
         tracking_uri=settings.resolved_tracking_uri(layout),
         name=settings.model_name,
         cache_dir=settings.resolved_cache_dir(),

@@ -8,14 +8,13 @@ Only checks of the sidecar's own window (scheduled, or on demand) become "the la
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from aml.bundle import Bundle, frame_hash, load_bundle
+from aml.bundle import frame_hash
+from aml.bundle_source import BundleSource as ReferenceSource
 from drift.detector import (
     DriftCheck,
     DriftConfig,
@@ -32,59 +31,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("predmaint.drift")
-
-
-class ReferenceSource(Protocol):
-    @property
-    def description(self) -> str: ...
-
-    def current_version(self) -> str | None:
-        """The version that serves now (cheap; polled)."""
-        ...
-
-    def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        """The bundle of ``version`` and its registry version (None when not from a registry)."""
-        ...
-
-
-@dataclass
-class PathReference:
-    directory: Path
-
-    @property
-    def description(self) -> str:
-        return str(self.directory)
-
-    def current_version(self) -> str | None:
-        return "path"
-
-    def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        return load_bundle(self.directory), None
-
-
-@dataclass
-class RegistryReference:
-    tracking_uri: str
-    name: str
-    cache_dir: Path
-
-    @property
-    def description(self) -> str:
-        return f"registry:{self.name}@champion"
-
-    def current_version(self) -> str | None:
-        from aml.registry import champion_version
-
-        return champion_version(self.tracking_uri, name=self.name)
-
-    def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        from aml.registry import download_version
-
-        dst = self.cache_dir / f"{self.name}-{version}"
-        if dst.exists():
-            shutil.rmtree(dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        return download_version(self.tracking_uri, version, dst, name=self.name), version
 
 
 @dataclass(frozen=True)

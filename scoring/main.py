@@ -31,6 +31,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from aml.bundle_source import BundleSource as ModelSource
+from aml.bundle_source import PathSource, RegistrySource
 from features.contract import (
     FEATURE_TTL,
     MAX_BODY_BYTES,
@@ -52,7 +54,7 @@ from scoring.errors import (
 from scoring.inference_log import InferenceLogWriter, LogChunk
 from scoring.metrics import ScoringMetrics
 from scoring.middleware import ApiKeyMiddleware, BodyLimitExceeded, BodyLimitMiddleware, TimingMiddleware
-from scoring.model_store import ModelSource, ModelStore, PathSource, RegistrySource
+from scoring.model_store import ModelStore
 from scoring.online import OnlineFeatureReader
 from scoring.schemas import BatchPrediction, ErrorBody, ModelInfo, PredictRequest, SinglePrediction
 from scoring.settings import ScoringSettings

@@ -5,85 +5,23 @@ The store holds one reference to an immutable :class:`~scoring.core.Scorer`. A r
 The watcher thread prepares a new scorer completely (download, session, warm-up run) before the swap,
 which is a single reference assignment; requests in flight keep the old scorer until they finish.
 
-Sources:
+Sources (``aml.bundle_source``, shared with the drift sidecar):
 
-- :class:`PathSource`: one bundle directory, loaded once (``SCORING_MODEL_PATH``).
-- :class:`RegistrySource`: the ``champion`` alias in an MLflow registry via ``aml.registry``
+- ``PathSource``: one bundle directory, loaded once (``SCORING_MODEL_PATH``).
+- ``RegistrySource``: the ``champion`` alias in an MLflow registry via ``aml.registry``
   (``champion_version`` is cheap and polled; ``download_version`` fetches a version's bundle).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
-from aml.bundle import Bundle, load_bundle
+from aml.bundle_source import BundleSource as ModelSource
 from scoring.core import Scorer
 
 log = logging.getLogger(__name__)
-
-
-class ModelSource(Protocol):
-    """Where the serving model comes from."""
-
-    @property
-    def description(self) -> str: ...
-
-    @property
-    def watchable(self) -> bool: ...
-
-    def current_version(self) -> str | None:
-        """The version that should be served now (None: nothing to serve)."""
-
-    def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        """The bundle of that version and the version name responses should carry."""
-
-
-@dataclass
-class PathSource:
-    directory: Path
-    watchable: bool = False
-
-    @property
-    def description(self) -> str:
-        return f"path:{self.directory}"
-
-    def current_version(self) -> str | None:
-        return "path"
-
-    def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        return load_bundle(self.directory), None
-
-
-@dataclass
-class RegistrySource:
-    tracking_uri: str
-    name: str
-    cache_dir: Path
-    watchable: bool = True
-
-    @property
-    def description(self) -> str:
-        return f"registry:{self.name}@champion"
-
-    def current_version(self) -> str | None:
-        from aml.registry import champion_version
-
-        return champion_version(self.tracking_uri, name=self.name)
-
-    def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        from aml.registry import download_version
-
-        dst = self.cache_dir / f"{self.name}-{version}"
-        if dst.exists():
-            shutil.rmtree(dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        return download_version(self.tracking_uri, version, dst, name=self.name), version
 
 
 class ModelStore:
