@@ -1,4 +1,4 @@
-"""Build a model bundle (see :mod:`aml.bundle`) from a training frame.
+"""Build a model bundle (see :mod:`core.bundle`) from a training frame.
 
 ``build_bundle`` fits the detector on ``frame[MODEL_FEATURES]``, exports the compact ONNX graph,
 writes an MLflow ``onnx``-flavour model directory (so ``mlflow models serve`` serves it), the
@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from aml.bundle import (
+from aml.detector import DEFAULT_N_ESTIMATORS, DEFAULT_THRESHOLD_QUANTILE, Detector, DetectorConfig
+from core.bundle import (
     ONNX_FILE,
     ONNX_META_FEATURES,
     ONNX_META_THRESHOLD,
@@ -30,8 +31,7 @@ from aml.bundle import (
     load_bundle,
     write_meta,
 )
-from aml.detector import DEFAULT_N_ESTIMATORS, DEFAULT_THRESHOLD_QUANTILE, Detector, DetectorConfig
-from features.contract import MODEL_FEATURES
+from core.contract import MODEL_FEATURES
 
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aml.bundle import Bundle
 from aml.onnx_export import INPUT_NAME
+from core.bundle import Bundle
 
 
 def score_frame(bundle: Bundle, frame: pd.DataFrame, *, threads: int = 1) -> np.ndarray:

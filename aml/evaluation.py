@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from features.contract import ENTITY_KEY, EVENT_TIMESTAMP, WINDOW
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, WINDOW
 
 HOURS_PER_MONTH: Final = 720.0
 SCORE: Final = "anomaly_score"

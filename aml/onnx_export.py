@@ -60,7 +60,7 @@ def to_onnx(
     """Export a fitted IsolationForest as the compact graph described in the module docstring.
 
     ``features`` names the input columns in order (their count must match the model's).
-    ``metadata`` goes into the graph's ``metadata_props`` (see ``aml.bundle.ONNX_META_*``).
+    ``metadata`` goes into the graph's ``metadata_props`` (see ``core.bundle.ONNX_META_*``).
     """
     import onnx
     from onnx import TensorProto, helper

@@ -37,7 +37,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 
 RUN_FILE: Final = "run.json"
 LOG_FILE: Final = "log.txt"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.table import Table
-from features.contract import MODEL_FEATURES
+from core.contract import MODEL_FEATURES
 
 REFERENCE_ROWS = 10_000
 WINDOW_ROWS = 1_000
@@ -102,8 +102,8 @@ def tail_rss(rows: int, checkpoints: tuple[int, ...]) -> dict[str, float]:
     """Write ``rows`` log rows in segments, tail them, keep 2 segments (retention); RSS at checkpoints."""
     import orjson
 
+    from core.inference_log import list_segments, segment_name
     from drift.tailer import LogTailer, SlidingWindow
-    from features.inference_log import list_segments, segment_name
 
     rng = np.random.default_rng(0)
     values = rng.normal(10.0, 2.0, size=(SEGMENT_ROWS, len(MODEL_FEATURES)))

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from bench.table import Table, percentiles_us
-from features.contract import ENTITY_KEY, SENSORS, TIMESTAMP, TelemetryBatch
-from features.layout import DataLayout
+from core.contract import ENTITY_KEY, SENSORS, TIMESTAMP, TelemetryBatch
+from core.layout import DataLayout
 
 REDIS_URL = os.environ.get("PREDMAINT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 READINGS = 40_000

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.table import Table, percentiles_us
-from features.contract import MODEL_FEATURES
+from core.contract import MODEL_FEATURES
 
 CENTRE = np.array([2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0])
 SPREAD = np.array([0.6, 0.08, 0.9, 6.0, 0.2, 6.5, 60.0, 3.0])

@@ -67,7 +67,7 @@ class Result:
 def _training_frame(rows: int) -> Any:
     import pandas as pd
 
-    from features.contract import MODEL_FEATURES, STAT_FEATURES
+    from core.contract import MODEL_FEATURES, STAT_FEATURES
 
     rng = np.random.default_rng(0)
     centre = {
@@ -89,7 +89,7 @@ def _training_frame(rows: int) -> Any:
 
 def _bundle(cache: Path) -> Any:
     """The benchmark's model (built once, then reused from ``.predmaint/bench``)."""
-    from aml.bundle import load_bundle
+    from core.bundle import load_bundle
 
     target = cache / "serving-bundle"
     if (target / "predmaint.json").is_file():
@@ -106,7 +106,7 @@ def _seed_redis(layout: Any) -> list[str]:
     import pandas as pd
     import redis
 
-    from features.contract import ENTITY_KEY, TIMESTAMP
+    from core.contract import ENTITY_KEY, TIMESTAMP
     from features.ingest import Ingestor
     from features.store import apply, open_store
 
@@ -370,8 +370,8 @@ def _client_main(argv: list[str]) -> None:
 def run() -> list[Table]:
     import orjson
 
-    from features.contract import MODEL_FEATURES
-    from features.layout import DataLayout
+    from core.contract import MODEL_FEATURES
+    from core.layout import DataLayout
 
     cache = REPO / ".predmaint" / "bench"
     cache.mkdir(parents=True, exist_ok=True)

@@ -33,16 +33,16 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from aml.bundle import frame_hash
-from aml.bundle_source import BundleSource as ReferenceSource
-from aml.bundle_source import PathSource, RegistrySource
+from core.bundle import frame_hash
+from core.bundle_source import BundleSource as ReferenceSource
+from core.bundle_source import PathSource, RegistrySource
+from core.contract import FieldError, describe_errors
+from core.layout import DataLayout
 from drift.detector import DriftCheck, ReferenceInfo, check_drift, window_info
 from drift.errors import BodyTooLarge, DriftError, InvalidDriftRequest, NoReport
 from drift.monitor import DriftMonitor
 from drift.settings import DriftSettings
 from drift.tailer import LogTailer, SlidingWindow
-from features.contract import FieldError, describe_errors
-from features.layout import DataLayout
 
 log = logging.getLogger("predmaint.drift")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from features.contract import FieldError
+from core.contract import FieldError
 
 
 class DriftError(Exception):

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aml.bundle import frame_hash
-from aml.bundle_source import BundleSource as ReferenceSource
+from core.bundle import frame_hash
+from core.bundle_source import BundleSource as ReferenceSource
 from drift.detector import (
     DriftCheck,
     DriftConfig,

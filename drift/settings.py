@@ -2,7 +2,7 @@
 
 Reference source, in order of precedence:
 
-- ``DRIFT_MODEL_PATH``: a bundle directory (``aml.bundle``); its reference sample is used as is.
+- ``DRIFT_MODEL_PATH``: a bundle directory (``core.bundle``); its reference sample is used as is.
 - otherwise the registry: the alias ``champion`` of ``DRIFT_MODEL_NAME`` at ``DRIFT_TRACKING_URI``
   (default ``MLFLOW_TRACKING_URI``, else the local ``DataLayout`` MLflow store), polled every
   ``DRIFT_POLL_INTERVAL_S`` seconds; a new champion's reference replaces the old one.
@@ -17,10 +17,10 @@ from typing import Final, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aml.bundle import REGISTERED_MODEL_NAME
+from core.bundle import REGISTERED_MODEL_NAME
+from core.inference_log import DEFAULT_SEGMENT_BYTES
+from core.layout import DataLayout
 from drift.detector import DEFAULT_MIN_ROWS, DriftConfig
-from features.inference_log import DEFAULT_SEGMENT_BYTES
-from features.layout import DataLayout
 
 SIDECAR_THRESHOLD: Final = 0.2
 SIDECAR_DRIFT_SHARE: Final = 0.25
@@ -110,7 +110,7 @@ class DriftSettings(BaseSettings):
         )
 
     def resolved_tracking_uri(self, layout: DataLayout | None = None) -> str:
-        from aml.registry import resolve_tracking_uri
+        from core.registry import resolve_tracking_uri
 
         return self.tracking_uri or resolve_tracking_uri(
             (layout or DataLayout.from_env()).mlflow_tracking_uri

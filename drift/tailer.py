@@ -1,4 +1,4 @@
-"""Tail the inference log (``features.inference_log``) into a sliding window of model inputs.
+"""Tail the inference log (``core.inference_log``) into a sliding window of model inputs.
 
 Position: ``(seq, offset)`` of the next unread byte, kept in a small JSON state file that is written
 atomically (temp file + ``os.replace``) only after the rows before it have been applied to the
@@ -35,8 +35,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from features.contract import MODEL_FEATURES
-from features.inference_log import DEFAULT_SEGMENT_BYTES, list_segments
+from core.contract import MODEL_FEATURES
+from core.inference_log import DEFAULT_SEGMENT_BYTES, list_segments
 
 READ_CHUNK_BYTES = 1 << 20
 

@@ -1,6 +1,6 @@
 """Feast objects of the feature repo, declared once: entity, sources, feature view, feature service.
 
-Names, types and the TTL come from :mod:`features.contract`. The file source's path is relative:
+Names, types and the TTL come from :mod:`core.contract`. The file source's path is relative:
 Feast resolves a relative ``FileSource`` path against the repo path, and
 :func:`features.store.open_store` sets the repo path to the data directory, so the same registry
 entry works for every ``PREDMAINT_DATA_DIR``. Apply these with ``predmaint features apply``
@@ -17,7 +17,7 @@ from typing import Final
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.types import Bool, Float64, Int64, String
 
-from features.contract import (
+from core.contract import (
     CREATED_TIMESTAMP,
     ENTITY_KEY,
     ENTITY_NAME,
@@ -30,7 +30,7 @@ from features.contract import (
     PUSH_SOURCE,
     READING_COUNT,
 )
-from features.layout import DataLayout
+from core.layout import DataLayout
 
 WINDOWS_PATH: Final = DataLayout(Path(".")).windows_dir.as_posix()
 """The offline windows directory relative to the data directory (``offline/sensor_stats``)."""

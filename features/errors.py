@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from features.contract import FEATURE_VIEW
+from core.contract import FEATURE_VIEW
 
 
 class FeaturesError(Exception):

@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from features.aggregate import WindowAggregator, aggregate_windows, prepare_readings
-from features.contract import (
+from core.contract import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     IS_SPARSE,
@@ -35,7 +34,8 @@ from features.contract import (
     WINDOW,
     TelemetryBatch,
 )
-from features.layout import DataLayout
+from core.layout import DataLayout
+from features.aggregate import WindowAggregator, aggregate_windows, prepare_readings
 from features.store import latest_revisions, push_online, write_offline
 from features.validate import READING_COLUMNS, validate_frame
 

@@ -40,8 +40,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from features.aggregate import WINDOW_COLUMNS, empty_windows
-from features.contract import (
+from core.contract import (
     CREATED_TIMESTAMP,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
@@ -53,8 +52,9 @@ from features.contract import (
     READING_COUNT,
     VIEW_FEATURES,
 )
+from core.layout import DATA_DIR_ENV, DataLayout
+from features.aggregate import WINDOW_COLUMNS, empty_windows
 from features.errors import NoOfflineData, OnlineStoreUnavailable, StoreNotApplied
-from features.layout import DATA_DIR_ENV, DataLayout
 
 if TYPE_CHECKING:
     import pyarrow as pa

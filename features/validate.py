@@ -1,6 +1,6 @@
 """Vectorised contract check for bulk reading frames (history files, simulator output).
 
-Single readings and HTTP batches go through :class:`features.contract.TelemetryReading`; this module
+Single readings and HTTP batches go through :class:`core.contract.TelemetryReading`; this module
 applies the same rules, derived from the same contract (``SENSORS``, ``MACHINE_ID_PATTERN``), to a
 whole DataFrame at once. Rule names match pydantic's error types so that both paths report alike.
 """
@@ -12,7 +12,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
-from features.contract import (
+from core.contract import (
     ENTITY_KEY,
     MACHINE_ID_PATTERN,
     MAX_TIMESTAMP,

@@ -63,7 +63,7 @@ _trigger: RetrainTrigger | None = None
 def build_trigger(settings: TriggerSettings) -> RetrainTrigger:
     backend: RunBackend
     if settings.backend == "local":
-        from features.layout import DataLayout
+        from core.layout import DataLayout
 
         backend = LocalRunBackend(DataLayout.from_env().runs_dir, settings.pipeline_path)
     else:

@@ -310,7 +310,7 @@ class LocalRunBackend:
     def _pipeline_runs(self, since: datetime) -> list[RunInfo]:
         """Runs in the pipeline runner's registry (``aml.runner.list_runs``)."""
         from aml.runner import list_runs
-        from features.layout import DataLayout
+        from core.layout import DataLayout
 
         statuses: dict[str, RunStatus] = {"succeeded": "completed", "failed": "failed", "running": "running"}
         runs = []
@@ -373,7 +373,7 @@ class LocalRunBackend:
                 self._runner(self.pipeline_path, overrides)
             else:
                 from aml.runner import run_pipeline
-                from features.layout import DataLayout
+                from core.layout import DataLayout
 
                 layout = DataLayout(self.records_dir.parent.parent)
                 run_pipeline(self.pipeline_path, overrides, layout, tags=record.tags, run_id=record.run_id)

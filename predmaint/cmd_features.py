@@ -16,7 +16,7 @@ import typer
 from predmaint.console import console, fail, progress
 
 if TYPE_CHECKING:
-    from features.layout import DataLayout
+    from core.layout import DataLayout
 
 Online = Annotated[
     str,
@@ -40,7 +40,7 @@ ConfigPath = Annotated[
 
 
 def _layout(data_dir: Path | None) -> DataLayout:
-    from features.layout import DataLayout
+    from core.layout import DataLayout
 
     return DataLayout(data_dir.resolve()) if data_dir is not None else DataLayout.from_env()
 
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from features.contract import FEATURE_TTL, FEATURE_VIEW, STAT_FEATURES
+        from core.contract import FEATURE_TTL, FEATURE_VIEW, STAT_FEATURES
         from features.store import read_online
 
         now_at = _when(now, "--now") or datetime.now(UTC)

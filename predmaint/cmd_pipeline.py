@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
         Outputs go under the data dir's runs/<run id>/<step>/."""
         from aml.runner import PipelineError, PipelineSpecError, StepFailed, parse_overrides, run_pipeline
-        from features.layout import DataLayout
+        from core.layout import DataLayout
 
         layout = DataLayout.from_env()
         try:
@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
     def runs(limit: Annotated[int, typer.Option(help="how many, newest first")] = 10) -> None:
         """Local pipeline runs and their status."""
         from aml.runner import list_runs
-        from features.layout import DataLayout
+        from core.layout import DataLayout
 
         for r in list_runs(DataLayout.from_env())[:limit]:
             steps = ", ".join(f"{s['name']}={s['status']}" for s in r.get("steps", []))

@@ -36,7 +36,7 @@ def serve(
     """Serve POST /predict, POST /ingest, GET /model, /health/live, /health/ready and /metrics."""
     from pydantic import ValidationError
 
-    from aml.bundle import META_FILE
+    from core.bundle import META_FILE
     from scoring.settings import ScoringSettings
 
     overrides: dict[str, Any] = {

@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         hourly window features in the offline store."""
         if ctx.invoked_subcommand is not None:
             return
-        from features.layout import DataLayout
+        from core.layout import DataLayout
         from simulator.fleet import FleetSimulator
         from simulator.labels import write_labels
 
@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _payload(frame: pd.DataFrame) -> dict[str, list[dict[str, object]]]:
-    from features.contract import TIMESTAMP
+    from core.contract import TIMESTAMP
 
     records = frame.assign(**{TIMESTAMP: frame[TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")}).to_dict(
         orient="records"
@@ -217,7 +217,7 @@ def _payload(frame: pd.DataFrame) -> dict[str, list[dict[str, object]]]:
 def _post_all(url: str, batches: Any, total: int) -> int:
     import httpx
 
-    from features.contract import MAX_INGEST_BATCH
+    from core.contract import MAX_INGEST_BATCH
 
     posted = 0
     with httpx.Client(timeout=10.0) as client, progress() as bar:

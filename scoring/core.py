@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from aml.bundle import Bundle, load_bundle
-from features.contract import MODEL_FEATURES
+from core.bundle import Bundle, load_bundle
+from core.contract import MODEL_FEATURES
 from scoring.errors import ModelIncompatible
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from features.contract import FieldError
+from core.contract import FieldError
 
 
 class ScoringError(Exception):

@@ -1,6 +1,6 @@
 """The inference log writer: every scored row appended as JSON Lines, off the request path.
 
-Format and file naming are defined in :mod:`features.inference_log` (the drift sidecar reads them).
+Format and file naming are defined in :mod:`core.inference_log` (the drift sidecar reads them).
 A request appends one :class:`LogChunk` (all rows of that request) to a bounded in-memory buffer:
 a ``deque`` append, no lock and no thread wake-up on the request path. A single background thread
 drains the buffer every ``flush_interval_s``, serialises the chunks, appends them to the newest
@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 import orjson
 
-from features.inference_log import list_segments, segment_name
+from core.inference_log import list_segments, segment_name
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aml.bundle_source import BundleSource as ModelSource
-from aml.bundle_source import PathSource, RegistrySource
-from features.contract import (
+from core.bundle_source import BundleSource as ModelSource
+from core.bundle_source import PathSource, RegistrySource
+from core.contract import (
     FEATURE_TTL,
     MAX_BODY_BYTES,
     MAX_INGEST_BATCH,
@@ -42,7 +42,7 @@ from features.contract import (
     TelemetryBatch,
     describe_errors,
 )
-from features.layout import DataLayout
+from core.layout import DataLayout
 from scoring.backends import AmlEndpointBackend, Backend, OnnxBackend, Scored
 from scoring.errors import (
     InvalidInput,

@@ -5,10 +5,10 @@ The store holds one reference to an immutable :class:`~scoring.core.Scorer`. A r
 The watcher thread prepares a new scorer completely (download, session, warm-up run) before the swap,
 which is a single reference assignment; requests in flight keep the old scorer until they finish.
 
-Sources (``aml.bundle_source``, shared with the drift sidecar):
+Sources (``core.bundle_source``, shared with the drift sidecar):
 
 - ``PathSource``: one bundle directory, loaded once (``SCORING_MODEL_PATH``).
-- ``RegistrySource``: the ``champion`` alias in an MLflow registry via ``aml.registry``
+- ``RegistrySource``: the ``champion`` alias in an MLflow registry via ``core.registry``
   (``champion_version`` is cheap and polled; ``download_version`` fetches a version's bundle).
 """
 
@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from aml.bundle_source import BundleSource as ModelSource
+from core.bundle_source import BundleSource as ModelSource
 from scoring.core import Scorer
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from scoring.errors import OnlineStoreUnavailable
 
 if TYPE_CHECKING:
-    from features.contract import TelemetryBatch
+    from core.contract import TelemetryBatch
 
 log = logging.getLogger(__name__)
 

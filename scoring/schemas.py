@@ -19,7 +19,7 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from features.contract import MAX_PREDICT_BATCH, SENSORS, STAT_FEATURES, MachineId
+from core.contract import MAX_PREDICT_BATCH, SENSORS, STAT_FEATURES, MachineId
 
 _SENSOR_BY_NAME: Final = {s.name: s for s in SENSORS}
 

@@ -1,7 +1,7 @@
 """AzureML scoring script (``init()``/``run()``) on the same scoring core as the facade.
 
 Deployed by ``aml/endpoints/{blue,green}.yml`` with the repository as code and this file as
-``scoring_script``; the model (a bundle directory, :mod:`aml.bundle`) is mounted under
+``scoring_script``; the model (a bundle directory, :mod:`core.bundle`) is mounted under
 ``AZUREML_MODEL_DIR``. ``run`` takes the inline request of the facade (``{"features": {...}}`` or
 ``{"rows": [...]}``) and answers the facade's prediction shape. Bad input answers a JSON error with
 a 4xx status through ``AMLResponse`` (the inference server turns an exception into a 500).
@@ -28,8 +28,8 @@ if _ROOT not in sys.path:
 import numpy as np  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
-from aml.bundle import META_FILE, load_bundle  # noqa: E402
-from features.contract import MAX_BODY_BYTES, describe_errors  # noqa: E402
+from core.bundle import META_FILE, load_bundle  # noqa: E402
+from core.contract import MAX_BODY_BYTES, describe_errors  # noqa: E402
 from scoring.core import Scorer  # noqa: E402
 from scoring.schemas import InlineRequest  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 Model source, in order of precedence:
 
-- ``SCORING_MODEL_PATH``: a bundle directory (``aml.bundle``); served as is, never swapped.
+- ``SCORING_MODEL_PATH``: a bundle directory (``core.bundle``); served as is, never swapped.
 - otherwise the registry: the alias ``champion`` of ``SCORING_MODEL_NAME`` in the MLflow registry at
   ``SCORING_TRACKING_URI`` (default: the local ``DataLayout`` MLflow store; in Azure the AzureML
   workspace's MLflow URI), polled every ``SCORING_POLL_INTERVAL_S`` seconds and swapped atomically.
@@ -16,9 +16,9 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aml.bundle import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
-from features.inference_log import DEFAULT_RETAINED_SEGMENTS, DEFAULT_SEGMENT_BYTES
-from features.layout import DataLayout
+from core.bundle import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
+from core.inference_log import DEFAULT_RETAINED_SEGMENTS, DEFAULT_SEGMENT_BYTES
+from core.layout import DataLayout
 
 _PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "change_me", "secret", "password", "apikey", "api-key", "xxx", "todo", "none"}

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.contract import ENTITY_KEY, ROTATIONAL_SPEED, TEMPERATURE, TIMESTAMP, VIBRATION
+from core.contract import ENTITY_KEY, ROTATIONAL_SPEED, TEMPERATURE, TIMESTAMP, VIBRATION
 from features.validate import READING_COLUMNS
 from simulator.failures import (
     DAY_S,

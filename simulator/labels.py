@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from simulator.fleet import SimulationResult
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379

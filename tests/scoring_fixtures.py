@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from aml.bundle import Bundle, BundleMeta, load_bundle, write_meta
-from features.contract import MODEL_FEATURES, STAT_FEATURES
-from features.layout import DataLayout
+from core.bundle import Bundle, BundleMeta, load_bundle, write_meta
+from core.contract import MODEL_FEATURES, STAT_FEATURES
+from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 

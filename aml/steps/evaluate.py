@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import mlflow
 
-    from aml.bundle import Bundle, BundleError, load_bundle
     from aml.bundle_scoring import score_frame
     from aml.evaluation import SCORE, AlertMetrics, AlertPolicy, GatePolicy, alert_metrics, decide
-    from aml.registry import champion_version, download_version
+    from core.bundle import Bundle, BundleError, load_bundle
+    from core.registry import champion_version, download_version
 
     try:
         candidate = load_bundle(Path(args.model))

@@ -34,8 +34,8 @@ from aml.steps.step_io import (
     tracking_uri_for,
     write_json,
 )
-from features.contract import ENTITY_KEY, EVENT_TIMESTAMP, IS_SPARSE, MODEL_FEATURES, WINDOW
-from features.layout import DataLayout
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, IS_SPARSE, MODEL_FEATURES, WINDOW
+from core.layout import DataLayout
 
 
 def _time(value: str) -> pd.Timestamp | None:
@@ -113,7 +113,7 @@ def champion_flagged_machines(
     """Machines with a champion alert in the last ``lookback_h`` of ``train``; and the version."""
     from aml.bundle_scoring import score_frame
     from aml.evaluation import SCORE, AlertPolicy, alerts_from_scores
-    from aml.registry import champion_version, download_version
+    from core.registry import champion_version, download_version
 
     uri = tracking_uri_for(data_dir)
     version = champion_version(uri)

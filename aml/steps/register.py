@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import mlflow
 
-    from aml.bundle import BundleError, load_bundle
-    from aml.registry import champion_version, register_bundle
+    from core.bundle import BundleError, load_bundle
+    from core.registry import champion_version, register_bundle
 
     try:
         bundle = load_bundle(Path(args.model))

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from aml.bundle import EXPERIMENT_NAME
-from aml.registry import ensure_experiment, resolve_tracking_uri
-from features.layout import DataLayout
+from core.bundle import EXPERIMENT_NAME
+from core.layout import DataLayout
+from core.registry import ensure_experiment, resolve_tracking_uri
 
 if TYPE_CHECKING:
     import mlflow

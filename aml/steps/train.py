@@ -6,7 +6,7 @@ artifact) and the bundle. The decision threshold is the ``threshold_quantile`` q
 training scores (see ``aml.detector``): with the default 0.995, one training window in 200 is above
 it; alerts additionally need ``alert_k`` consecutive windows (see ``aml.evaluation``).
 
-Output ``model``: a bundle directory (``aml.bundle``): MLflow ONNX model, metadata, reference sample.
+Output ``model``: a bundle directory (``core.bundle``): MLflow ONNX model, metadata, reference sample.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from aml.steps.step_io import (
     step_run,
     tracking_uri_for,
 )
-from features.contract import MODEL_FEATURES
+from core.contract import MODEL_FEATURES
 
 HISTOGRAM_BINS = 50
 QUANTILES = (0.5, 0.9, 0.99, 0.995, 0.999)
@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import mlflow
 
-    from aml.bundle import REFERENCE_SAMPLE_ROWS
     from aml.bundle_builder import reference_sample, write_bundle
     from aml.detector import Detector, DetectorConfig, DetectorError
+    from core.bundle import REFERENCE_SAMPLE_ROWS
 
     path = Path(args.train_data) / WINDOWS_FILE
     if not path.is_file():

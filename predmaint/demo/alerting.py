@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.history import History
 from predmaint.demo.record import DriftRow, RunRecord

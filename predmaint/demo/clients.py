@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from features.contract import MAX_INGEST_BATCH, MAX_PREDICT_BATCH, TIMESTAMP
+from core.contract import MAX_INGEST_BATCH, MAX_PREDICT_BATCH, TIMESTAMP
 from predmaint.demo.record import DriftRow, PredictStats
 
 INGEST_CHUNK = min(2_000, MAX_INGEST_BATCH)

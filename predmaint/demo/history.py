@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.record import FailureEvent
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from predmaint.demo.alerting import Alerting
 from predmaint.demo.clients import DriftClient, FacadeClient, drift_row
 from predmaint.demo.config import DemoConfig
@@ -114,7 +114,7 @@ class LiveLoop:
         """Score the last ``drift_window_hours`` of history inline, so that the sidecar's window
         starts full. A partly filled window covers part of the machines' daily load cycle and differs
         from a reference that covers whole days: it would look like drift before any drift began."""
-        from features.contract import EVENT_TIMESTAMP, IS_SPARSE, MODEL_FEATURES
+        from core.contract import EVENT_TIMESTAMP, IS_SPARSE, MODEL_FEATURES
         from features.store import read_offline
 
         since = start - timedelta(hours=self.config.drift_window_hours)

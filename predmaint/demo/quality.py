@@ -63,7 +63,7 @@ def alert_quality(
     import pandas as pd
 
     from aml.evaluation import SCORE, AlertPolicy, alerts_from_scores
-    from features.contract import ENTITY_KEY, EVENT_TIMESTAMP
+    from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
 
     policy = AlertPolicy()
     horizon = timedelta(hours=policy.horizon_h)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from features.layout import DATA_DIR_ENV, DataLayout
+from core.layout import DATA_DIR_ENV, DataLayout
 from predmaint.demo.alerting import Alerting
 from predmaint.demo.clients import DriftClient, FacadeClient
 from predmaint.demo.config import DemoConfig

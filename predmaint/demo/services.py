@@ -3,7 +3,7 @@ serve``): command line and environment, both on loopback, both on the demo's dat
 
 from __future__ import annotations
 
-from features.layout import DATA_DIR_ENV, DataLayout
+from core.layout import DATA_DIR_ENV, DataLayout
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.processes import ServiceSpec, free_port, python_module_argv
 

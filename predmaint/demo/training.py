@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import aml
-from features.layout import DataLayout
+from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.history import History, write_known_labels
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from features.layout import DATA_DIR_ENV
+from core.layout import DATA_DIR_ENV
 from predmaint.demo.report import PLOT_IDS, REPORT_FILE, SUMMARY_FILE
 
 DEMO_TIMEOUT_S = 900

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aml.bundle import REGISTERED_MODEL_NAME
+from core.bundle import REGISTERED_MODEL_NAME
 from scoring.schemas import InlineRequest
 from scoring.settings import ScoringSettings
 

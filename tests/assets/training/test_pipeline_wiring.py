@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aml.runner import PipelineSpecError, StepFailed, load_pipeline, run_pipeline
-from features.layout import DataLayout
+from core.layout import DataLayout
 
 AML_DIR = Path(__file__).resolve().parents[3] / "aml"
 

@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aml.bundle import Bundle
 from aml.bundle_builder import build_bundle
 from aml.steps.prepare import near_failure_mask
+from core.bundle import Bundle
+from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
 from drift.detector import DriftConfig, check_drift
 from drift.monitor import select_rows
 from drift.settings import DriftSettings
 from features.aggregate import aggregate_windows
-from features.contract import EVENT_TIMESTAMP, MODEL_FEATURES
 from simulator.fleet import FleetConfig, FleetSimulator
 from simulator.scenarios import DriftScenario
 

@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from aml.bundle import Bundle
 from aml.bundle_builder import build_bundle
+from core.bundle import Bundle
+from core.contract import MODEL_FEATURES
+from core.inference_log import list_segments
+from core.layout import DataLayout
 from drift.drift_service import create_app as create_drift_app
 from drift.settings import DriftSettings
-from features.contract import MODEL_FEATURES
-from features.inference_log import list_segments
-from features.layout import DataLayout
 from scoring.inference_log import InferenceLogWriter
 from scoring.main import create_app as create_scoring_app
 from scoring.settings import ScoringSettings

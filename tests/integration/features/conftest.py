@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.contract import ENTITY_KEY, SENSOR_NAMES, TIMESTAMP, VIBRATION
+from core.contract import ENTITY_KEY, SENSOR_NAMES, TIMESTAMP, VIBRATION
 from features.validate import READING_COLUMNS
 
 DAY = datetime(2026, 3, 1, tzinfo=UTC)

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import FEATURE_VIEW
+from core.contract import FEATURE_VIEW
+from core.layout import DATA_DIR_ENV, DataLayout
 from features.ingest import ingest_history
-from features.layout import DATA_DIR_ENV, DataLayout
 from features.store import open_store, read_online
 from predmaint.cli import app
 from simulator.fleet import FleetConfig, FleetSimulator

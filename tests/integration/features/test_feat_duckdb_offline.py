@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.contract import CREATED_TIMESTAMP, ENTITY_KEY, EVENT_TIMESTAMP, VIBRATION
+from core.layout import DataLayout
 from features.aggregate import WINDOW_COLUMNS, aggregate_windows
-from features.contract import CREATED_TIMESTAMP, ENTITY_KEY, EVENT_TIMESTAMP, VIBRATION
-from features.layout import DataLayout
 from features.store import apply, historical_features, open_store
 
 MEAN = f"{VIBRATION.name}_mean"

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from features.aggregate import aggregate_windows
-from features.contract import (
+from core.contract import (
     EVENT_TIMESTAMP,
     FEATURE_TTL,
     MODEL_FEATURES,
@@ -18,9 +17,10 @@ from features.contract import (
     VIBRATION,
     TelemetryBatch,
 )
+from core.layout import DataLayout
+from features.aggregate import aggregate_windows
 from features.errors import StoreNotApplied
 from features.ingest import Ingestor, ingest_history
-from features.layout import DataLayout
 from features.store import (
     apply,
     materialize,

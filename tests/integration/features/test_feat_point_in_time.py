@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, FEATURE_TTL, READING_COUNT, VIBRATION
+from core.layout import DataLayout
 from features.aggregate import aggregate_windows
-from features.contract import ENTITY_KEY, EVENT_TIMESTAMP, FEATURE_TTL, READING_COUNT, VIBRATION
-from features.layout import DataLayout
 from features.store import apply, historical_features, open_store, write_offline
 
 MEAN = f"{VIBRATION.name}_mean"

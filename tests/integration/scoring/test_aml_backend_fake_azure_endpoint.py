@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from werkzeug.serving import make_server
 
-from aml.bundle import Bundle
-from features.layout import DataLayout
+from core.bundle import Bundle
+from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 

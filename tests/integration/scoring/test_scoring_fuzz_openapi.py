@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 
-from aml.bundle import Bundle
-from features.layout import DataLayout
+from core.bundle import Bundle
+from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from aml.bundle import Bundle
-from features.contract import FEATURE_TTL, MIN_READINGS_PER_WINDOW
-from features.layout import DataLayout
+from core.bundle import Bundle
+from core.contract import FEATURE_TTL, MIN_READINGS_PER_WINDOW
+from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aml.bundle import Bundle
-from features.layout import DataLayout
+from core.bundle import Bundle
+from core.layout import DataLayout
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 
 def _register(uri: str, bundle: Bundle) -> str:
-    from aml.registry import register_bundle
+    from core.registry import register_bundle
 
     with warnings.catch_warnings():  # mlflow's own deprecation chatter (TRAIN's registry), not ours
         warnings.simplefilter("ignore")
@@ -141,7 +141,7 @@ def test_champion_swap_under_load_fails_nothing_and_mixes_nothing(
 def _variant(bundle: Bundle, dst: Path, threshold: float) -> Bundle:
     import shutil
 
-    from aml.bundle import load_bundle, write_meta
+    from core.bundle import load_bundle, write_meta
 
     if dst.exists():
         shutil.rmtree(dst)

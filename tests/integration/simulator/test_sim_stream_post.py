@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 from typer.testing import CliRunner
 
-from features.contract import MAX_INGEST_BATCH, TelemetryBatch
+from core.contract import MAX_INGEST_BATCH, TelemetryBatch
 from predmaint.cli import app
 from simulator.fleet import FleetConfig
 

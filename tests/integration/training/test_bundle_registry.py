@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aml.bundle import load_bundle
 from aml.bundle_builder import build_bundle
 from aml.bundle_scoring import score_frame
-from aml.registry import champion_version, download_version, register_bundle
-from features.contract import MODEL_FEATURES
-from features.layout import DataLayout
+from core.bundle import load_bundle
+from core.contract import MODEL_FEATURES
+from core.layout import DataLayout
+from core.registry import champion_version, download_version, register_bundle
 
 CENTRE = np.array([2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0])
 

@@ -9,17 +9,17 @@ from pathlib import Path
 import onnx
 import pytest
 
-from aml.bundle import (
+from aml.runner import list_runs, run_pipeline
+from core.bundle import (
     ONNX_META_FEATURES,
     ONNX_META_THRESHOLD,
     ONNX_META_VERSION,
     REGISTERED_MODEL_NAME,
     frame_hash,
 )
-from aml.registry import champion_version, download_version
-from aml.runner import list_runs, run_pipeline
-from features.contract import MODEL_FEATURES
-from features.layout import DataLayout
+from core.contract import MODEL_FEATURES
+from core.layout import DataLayout
+from core.registry import champion_version, download_version
 
 PIPELINE = Path(__file__).resolve().parents[3] / "aml" / "pipelines" / "train.yml"
 FAST = {"n_estimators": "20"}

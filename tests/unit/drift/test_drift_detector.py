@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wasserstein_distance
 
+from core.contract import MODEL_FEATURES
 from drift.detector import (
     DriftConfig,
     ReferenceInfo,
@@ -16,7 +17,6 @@ from drift.detector import (
     snapshot_to_json,
     window_info,
 )
-from features.contract import MODEL_FEATURES
 
 COLS = list(MODEL_FEATURES)
 

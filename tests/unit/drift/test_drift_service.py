@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from aml.bundle import ONNX_FILE, REFERENCE_FILE, Bundle, BundleMeta, frame_hash, load_bundle, write_meta
+from core.bundle import ONNX_FILE, REFERENCE_FILE, Bundle, BundleMeta, frame_hash, load_bundle, write_meta
+from core.contract import MODEL_FEATURES
+from core.inference_log import segment_name
+from core.layout import DataLayout
 from drift.drift_service import create_app
 from drift.settings import DriftSettings
-from features.contract import MODEL_FEATURES
-from features.inference_log import segment_name
-from features.layout import DataLayout
 
 COLS = list(MODEL_FEATURES)
 

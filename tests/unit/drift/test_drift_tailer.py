@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.contract import MODEL_FEATURES
+from core.inference_log import segment_name
 from drift.tailer import LogTailer, Row, SlidingWindow
-from features.contract import MODEL_FEATURES
-from features.inference_log import segment_name
 
 
 def _line(i: int) -> bytes:

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.aggregate import STD_DDOF, WINDOW_COLUMNS, WindowAggregator, aggregate_windows
-from features.contract import (
+from core.contract import (
     CREATED_TIMESTAMP,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
@@ -25,6 +24,7 @@ from features.contract import (
     VIBRATION,
     VIEW_FEATURES,
 )
+from features.aggregate import STD_DDOF, WINDOW_COLUMNS, WindowAggregator, aggregate_windows
 from features.validate import READING_COLUMNS
 
 DAY = datetime(2026, 3, 1, tzinfo=UTC)

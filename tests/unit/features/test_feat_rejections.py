@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.contract import (
+from core.contract import (
     ENTITY_KEY,
     MAX_INGEST_BATCH,
     ROTATIONAL_SPEED,

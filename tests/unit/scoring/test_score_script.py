@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aml.bundle import Bundle
-from features.contract import MAX_BODY_BYTES, MODEL_FEATURES
+from core.bundle import Bundle
+from core.contract import MAX_BODY_BYTES, MODEL_FEATURES
 
 SCORE_PY = Path(__file__).resolve().parents[3] / "scoring" / "score.py"
 

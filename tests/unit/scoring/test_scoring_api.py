@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from aml.bundle import Bundle
-from features.contract import MAX_BODY_BYTES, MAX_PREDICT_BATCH, MODEL_FEATURES
-from features.inference_log import InferenceRecord, list_segments
-from features.layout import DataLayout
+from core.bundle import Bundle
+from core.contract import MAX_BODY_BYTES, MAX_PREDICT_BATCH, MODEL_FEATURES
+from core.inference_log import InferenceRecord, list_segments
+from core.layout import DataLayout
 from scoring.inference_log import InferenceLogWriter
 from scoring.main import create_app
 from scoring.settings import ScoringSettings

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from features.contract import MODEL_FEATURES
-from features.inference_log import InferenceRecord, list_segments
+from core.contract import MODEL_FEATURES
+from core.inference_log import InferenceRecord, list_segments
 from scoring.inference_log import InferenceLogWriter, LogChunk
 
 

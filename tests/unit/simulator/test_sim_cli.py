@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from predmaint.cli import app
 from predmaint.cmd_simulate import HISTORY_FILE
 

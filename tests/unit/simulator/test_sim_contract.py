@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.contract import READINGS_ADAPTER, SENSORS
+from core.contract import READINGS_ADAPTER, SENSORS
 from features.validate import READING_COLUMNS, validate_frame
 from simulator.fleet import FleetConfig, FleetSimulator
 from simulator.scenarios import DriftScenario

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from features.layout import DataLayout
+from core.layout import DataLayout
 from simulator.fleet import FleetConfig, FleetSimulator
 from simulator.labels import write_labels
 from simulator.stream import stream_readings

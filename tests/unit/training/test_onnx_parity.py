@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.ensemble import IsolationForest
 
 from aml.onnx_export import INPUT_NAME, OUTPUT_NAME, TARGET_OPSET, read_metadata, to_onnx
-from features.contract import MODEL_FEATURES
+from core.contract import MODEL_FEATURES
 
 N_FEATURES = len(MODEL_FEATURES)
 # realistic hourly windows: vibration mean/std/max, temperature mean/std/max, speed mean/std

@@ -33,7 +33,7 @@ class InferenceRecord(BaseModel):
     """Unix time (seconds) at which the facade scored the row."""
     model_version: str
     features: dict[str, float]
-    """Model input columns (``features.contract.MODEL_FEATURES``) and their values."""
+    """Model input columns (``core.contract.MODEL_FEATURES``) and their values."""
     anomaly_score: float
     is_anomaly: bool
     machine_id: str | None = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from aml.bundle import CHAMPION_ALIAS, Bundle, load_bundle
+from core.bundle import CHAMPION_ALIAS, Bundle, load_bundle
 
 
 class BundleSource(Protocol):
@@ -64,12 +64,12 @@ class RegistrySource:
         return f"registry:{self.name}@{CHAMPION_ALIAS}"
 
     def current_version(self) -> str | None:
-        from aml.registry import champion_version
+        from core.registry import champion_version
 
         return champion_version(self.tracking_uri, name=self.name)
 
     def fetch(self, version: str) -> tuple[Bundle, str | None]:
-        from aml.registry import download_version
+        from core.registry import download_version
 
         dst = self.cache_dir / f"{self.name}-{version}"
         if dst.exists():

@@ -2,7 +2,7 @@
 MLflow endpoint when its tracking URI is given (``azureml://...``, set in AzureML jobs as
 ``MLFLOW_TRACKING_URI``).
 
-A registered version's artifacts are exactly a bundle directory (:mod:`aml.bundle`). The alias
+A registered version's artifacts are exactly a bundle directory (:mod:`core.bundle`). The alias
 ``champion`` (``CHAMPION_ALIAS``) names the version that serves; :func:`register_bundle` moves it
 only when asked to (the gate decides). Scoring and drift watch :func:`champion_version` and fetch a
 version with :func:`download_version`.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlparse
 
-from aml.bundle import CHAMPION_ALIAS, EXPERIMENT_NAME, REGISTERED_MODEL_NAME, Bundle, load_bundle
+from core.bundle import CHAMPION_ALIAS, EXPERIMENT_NAME, REGISTERED_MODEL_NAME, Bundle, load_bundle
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
