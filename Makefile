@@ -34,6 +34,7 @@ validators: $(VALIDATORS)/.synced ## create the validators' locked environment (
 
 validate: setup validators ## validate the deployment assets offline (Terraform, chart, workflows, Dockerfiles, YAML)
 	$(RUN) python -m infra.checks.tf_graph infra
+	$(RUN) python -m infra.checks.tf_schema infra
 	$(RUN) pytest tests/assets
 
 demo: setup ## run the whole local loop: simulate, train, serve, drift, retrain, report

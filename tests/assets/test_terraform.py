@@ -91,10 +91,11 @@ def test_every_resource_type_named_in_the_issue_is_present(graph: TerraformGraph
     assert not missing, f"missing resource types: {missing}"
 
 
-def test_providers_are_pinned_to_azurerm_4_and_azapi() -> None:
+def test_providers_are_pinned_to_azurerm_4_and_azapi_2() -> None:
+    # Exact versions; test_terraform_schema.py checks that they equal the schema packages' versions.
     text = (INFRA / "terraform.tf").read_text()
-    assert re.search(r'source\s*=\s*"hashicorp/azurerm"\s*\n\s*version\s*=\s*"~> 4\.\d+"', text)
-    assert re.search(r'source\s*=\s*"Azure/azapi"\s*\n\s*version\s*=\s*"~> 2\.\d+"', text)
+    assert re.search(r'source\s*=\s*"hashicorp/azurerm"\s*\n\s*version\s*=\s*"4\.\d+\.\d+"', text)
+    assert re.search(r'source\s*=\s*"Azure/azapi"\s*\n\s*version\s*=\s*"2\.\d+\.\d+"', text)
 
 
 def test_variables_are_typed_described_and_west_us_2_by_default() -> None:
