@@ -117,7 +117,8 @@ def test_aks_and_data_services_have_the_required_security_settings() -> None:
     for setting in (
         "oidc_issuer_enabled               = true",
         "workload_identity_enabled         = true",
-        "local_account_disabled            = true",
+        # The AzureML extension does not support AKS without local accounts (main.aks.tf).
+        "local_account_disabled            = false",
         "network_policy      = ",
         "monitor_metrics {}",
         "azure_rbac_enabled     = true",
@@ -131,7 +132,7 @@ def test_aks_and_data_services_have_the_required_security_settings() -> None:
     assert 'computeType      = "Kubernetes"' in ml
     assert "min_node_count                       = 0" in ml
     kv = (INFRA / "main.keyvault.tf").read_text()
-    assert "purge_protection_enabled      = true" in kv and "enable_rbac_authorization     = true" in kv
+    assert "purge_protection_enabled      = true" in kv and "rbac_authorization_enabled    = true" in kv
 
 
 def test_drift_alert_comes_from_the_shared_rule_file() -> None:
