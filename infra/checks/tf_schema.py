@@ -15,7 +15,15 @@ Reported, per block address:
   argument, an argument of another resource), at any depth;
 - ``missing``: a required argument or block that is absent (one given through ``dynamic`` counts);
 - ``unknown type``: a resource or data source type the provider does not have;
-- ``unchecked``: a type of a provider without a schema package (reported, not failed).
+- ``unchecked``: a type of a provider without a schema package (reported, not failed);
+- ``deprecated``: an argument, block or type that the provider's next major version no longer has.
+
+Deprecations: the assemblies carry no Terraform deprecation flags (cdktn drops them), but azurerm
+removes in a major release what it deprecated during the previous one. So the configuration is also
+checked against the next major's schema (``cdktn-provider-azurerm`` 18.0.0 = azurerm 5.0.1, in its own
+environment, tools/validators/next/): whatever that schema lacks is reported as deprecated, unless
+``REVIEWED_REMOVALS`` says why it stays (a major also renames things the current one has no
+replacement for).
 
 Names: a property's documentation links to the registry page with the Terraform name as anchor
 (``...docs/resources/kubernetes_cluster#local_account_disabled``); where a property has no such
@@ -23,8 +31,8 @@ link (azapi writes prose), its camelCase name is converted to snake_case. Meta-a
 ``for_each``, ``depends_on``, ``lifecycle``, ``provider``, ``provisioner``, ``connection``) are not
 schema arguments; ``dynamic "x" { content { ... } }`` is checked as block ``x``.
 
-Not in the assemblies, so not checked here: Terraform's deprecation flags (cdktn does not carry
-them), value types and allowed values, and ``ConflictsWith``/``ExactlyOneOf`` rules.
+Not in the assemblies, so not checked here: value types and allowed values, ``ConflictsWith`` and
+``ExactlyOneOf`` rules, and what Azure itself accepts (tests/assets/test_terraform_azure_rules.py).
 
 Parsing an assembly (87 MB of JSON for azurerm) takes a few seconds; the compact schema is cached
 next to the package (keyed by its file name and size), so later runs take well under a second.
@@ -56,6 +64,21 @@ SCHEMA_MODULES: Final = {
 META_ARGUMENTS: Final = frozenset(
     {"count", "for_each", "depends_on", "lifecycle", "provider", "provisioner", "connection"}
 )
+# Environments holding the next major's schema package, per provider (deprecation report).
+NEXT_MAJOR_ENVIRONMENTS: Final = {"azurerm": VALIDATORS_DIR / "next" / ".venv"}
+# `<type>.<path>` used by infra/ that the next major removes without a replacement in the pinned
+# version: reviewed, with the reason it stays until the major upgrade.
+REVIEWED_REMOVALS: Final = {
+    "azurerm_private_dns_zone_virtual_network_link.private_dns_zone_name": (
+        "azurerm 5 takes private_dns_zone_id instead; 4.81 has no private_dns_zone_id, so the name stays"
+    ),
+    "azurerm_private_dns_zone_virtual_network_link.resource_group_name": (
+        "azurerm 5 derives the resource group from private_dns_zone_id, which 4.81 lacks"
+    ),
+    "azurerm_subnet.service_endpoints": (
+        "azurerm 5 replaces the list with service_endpoint blocks, which 4.81 does not have"
+    ),
+}
 _PARSER_KEYS: Final = frozenset({"__is_block__", "__comments__", "__inline_comments__"})
 _CACHE_DIR: Final = VALIDATORS_DIR / ".venv" / "tf-schema-cache"
 _ANCHOR = re.compile(r"/docs(?:/(resources|data-sources)/(\w+))?#(\w+) ")
@@ -177,23 +200,18 @@ def _from_json(data: dict[str, Any]) -> Schema:
     }
 
 
-def _package_tgz(module: str, site_packages: Path | None = None) -> Path:
-    roots = (
-        [site_packages]
-        if site_packages
-        else sorted((VALIDATORS_DIR / ".venv" / "lib").glob("python*/site-packages"))
-    )
-    for root in roots:
+def _package_tgz(module: str, environment: Path) -> Path:
+    for root in sorted((environment / "lib").glob("python*/site-packages")):
         found = sorted((root / module / "_jsii").glob("*.jsii.tgz"))
         if found:
             return found[0]
-    raise ValidatorsMissing(f"schema package {module} is not installed; {BOOTSTRAP_HINT}")
+    raise ValidatorsMissing(f"schema package {module} is not installed in {environment}; {BOOTSTRAP_HINT}")
 
 
-def load_provider_schema(provider: str, *, site_packages: Path | None = None) -> ProviderSchema:
-    """The schema of the provider version that its installed ``cdktn-provider-*`` package was
-    generated from (cached after the first parse)."""
-    tgz = _package_tgz(SCHEMA_MODULES[provider], site_packages)
+def load_provider_schema(provider: str, *, environment: Path = VALIDATORS_DIR / ".venv") -> ProviderSchema:
+    """The schema of the provider version that the ``cdktn-provider-*`` package installed in
+    ``environment`` was generated from (cached after the first parse)."""
+    tgz = _package_tgz(SCHEMA_MODULES[provider], environment)
     cache = _CACHE_DIR / f"{tgz.name}-{tgz.stat().st_size}.json"
     if cache.exists():
         data = json.loads(cache.read_text(encoding="utf-8"))
@@ -323,6 +341,33 @@ def pinned_versions(directory: Path) -> dict[str, str]:
     return pins
 
 
+def removed_in_next_major(
+    directory: Path, current: dict[str, ProviderSchema], following: dict[str, ProviderSchema]
+) -> list[Problem]:
+    """What ``directory`` uses that exists in the current schemas but not in the next major's
+    (kind ``deprecated``): arguments, nested blocks and whole resource or data source types."""
+    now = {
+        (p.address, p.path)
+        for p in check_directory(directory, current)
+        if p.kind in {"unknown", "unknown type"}
+    }
+    return [
+        Problem(p.address, p.path, "deprecated")
+        for p in check_directory(directory, following)
+        if p.kind in {"unknown", "unknown type"} and (p.address, p.path) not in now
+    ]
+
+
+def removal_key(problem: Problem) -> str:
+    """``<type>.<path>`` of a problem (``azurerm_subnet.service_endpoints``), the REVIEWED_REMOVALS key."""
+    kind = problem.address.split(".")[1]
+    return f"{kind}.{problem.path}" if problem.path else kind
+
+
+def unreviewed(deprecations: list[Problem]) -> list[Problem]:
+    return [problem for problem in deprecations if removal_key(problem) not in REVIEWED_REMOVALS]
+
+
 def failures(problems: list[Problem]) -> list[Problem]:
     return [problem for problem in problems if problem.kind != "unchecked"]
 
@@ -333,6 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     pins = pinned_versions(directory)
     schemas = {name: load_provider_schema(name) for name in SCHEMA_MODULES if name in pins}
     problems = check_directory(directory, schemas)
+    following = {
+        name: load_provider_schema(name, environment=env)
+        for name, env in NEXT_MAJOR_ENVIRONMENTS.items()
+        if name in pins
+    }
+    deprecations = removed_in_next_major(directory, schemas, following)
+    open_deprecations = unreviewed(deprecations)
     drift = {
         name: {"pinned": pins[name], "schema": schema.version}
         for name, schema in schemas.items()
@@ -342,13 +394,16 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(
             {
                 "schemas": {name: schema.version for name, schema in schemas.items()},
+                "next_major_schemas": {name: schema.version for name, schema in following.items()},
                 "pin_differs_from_schema": drift,
                 "problems": [str(problem) for problem in problems],
+                "deprecated_unreviewed": [str(problem) for problem in open_deprecations],
+                "deprecated_reviewed": [str(p) for p in deprecations if p not in open_deprecations],
             },
             indent=2,
         )
     )
-    return 1 if failures(problems) or drift else 0
+    return 1 if failures(problems) or drift or open_deprecations else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """infra/ against the provider schemas of the exact versions terraform.tf pins (infra/checks/tf_schema.py
 reads the jsii assemblies of the cdktn-provider-* packages in the validators environment): every
-argument and nested block exists, required ones are present, and the pins equal the schemas' versions.
-A fixture with misspelt arguments shows the check fails where `terraform validate` would."""
+argument and nested block exists, required ones are present, the pins equal the schemas' versions,
+and nothing the next azurerm major removes (deprecated now) is used unless reviewed. Fixtures with
+misspelt and deprecated arguments show the check fails where `terraform validate` would."""
 
 from __future__ import annotations
 
@@ -11,24 +12,40 @@ from pathlib import Path
 import pytest
 
 from infra.checks.tf_schema import (
+    NEXT_MAJOR_ENVIRONMENTS,
+    REVIEWED_REMOVALS,
     SCHEMA_MODULES,
     ProviderSchema,
     check_directory,
     failures,
     load_provider_schema,
     pinned_versions,
+    removal_key,
+    removed_in_next_major,
+    unreviewed,
 )
 from tools.validators.locate import ValidatorsMissing
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 MISSPELT = Path(__file__).parent / "fixtures" / "tf_misspelt"
+DEPRECATED = Path(__file__).parent / "fixtures" / "tf_deprecated"
 
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, ProviderSchema]:
     try:
         return {name: load_provider_schema(name) for name in SCHEMA_MODULES}
+    except ValidatorsMissing as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module")
+def next_major() -> dict[str, ProviderSchema]:
+    try:
+        return {
+            name: load_provider_schema(name, environment=env) for name, env in NEXT_MAJOR_ENVIRONMENTS.items()
+        }
     except ValidatorsMissing as exc:
         pytest.fail(str(exc))
 
@@ -67,4 +84,38 @@ def test_misspelt_arguments_fail_the_check(schemas: dict[str, ProviderSchema]) -
         "unknown: resource.azurerm_kubernetes_cluster.main.api_server_access_profile.authorized_ip_range",
         "missing: resource.azurerm_storage_account.main.location",
         "unknown type: resource.azurerm_kubernetes_clustr.typo",
+    }
+
+
+def test_next_major_schema_is_the_following_major(
+    schemas: dict[str, ProviderSchema], next_major: dict[str, ProviderSchema]
+) -> None:
+    for name, schema in next_major.items():
+        assert int(schema.version.split(".")[0]) == int(schemas[name].version.split(".")[0]) + 1, (
+            schema.version
+        )
+
+
+def test_infra_uses_nothing_deprecated_except_the_reviewed_removals(
+    schemas: dict[str, ProviderSchema], next_major: dict[str, ProviderSchema]
+) -> None:
+    deprecations = removed_in_next_major(INFRA, schemas, next_major)
+    assert not unreviewed(deprecations), "\n".join(map(str, unreviewed(deprecations)))
+    used = {removal_key(problem) for problem in deprecations}
+    stale = set(REVIEWED_REMOVALS) - used
+    assert not stale, f"REVIEWED_REMOVALS entries no longer used by infra/: {stale}"
+    for key, reason in REVIEWED_REMOVALS.items():
+        assert len(reason) >= 40, f"{key}: say why it stays"
+
+
+def test_deprecated_arguments_are_reported(
+    schemas: dict[str, ProviderSchema], next_major: dict[str, ProviderSchema]
+) -> None:
+    assert not failures(check_directory(DEPRECATED, schemas)), "the fixture is valid for the pinned version"
+    found = {str(problem) for problem in unreviewed(removed_in_next_major(DEPRECATED, schemas, next_major))}
+    assert found == {
+        "deprecated: resource.azurerm_container_registry.main.trust_policy_enabled",
+        "deprecated: resource.azurerm_key_vault.main.enable_rbac_authorization",
+        "deprecated: resource.azurerm_eventhub.main.namespace_name",
+        "deprecated: resource.azurerm_eventhub.main.resource_group_name",
     }
