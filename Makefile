@@ -41,6 +41,7 @@ validators: $(VALIDATORS)/.synced $(SCHEMA_NEXT)/.synced ## create the validator
 validate: setup validators ## validate the deployment assets offline (Terraform, chart, workflows, Dockerfiles, YAML)
 	$(RUN) python -m infra.checks.tf_graph infra
 	$(RUN) python -m infra.checks.tf_schema infra
+	$(RUN) python -m infra.checks.tf_azure_rules infra
 	$(RUN) pytest tests/assets
 
 demo: setup ## run the whole local loop: simulate, train, serve, drift, retrain, report

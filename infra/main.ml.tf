@@ -81,13 +81,16 @@ resource "azurerm_machine_learning_compute_cluster" "train" {
 # - the deploying principal: `az ml ... create` uploads code, environments and data to the
 #   workspace's blob store, and the first training job reads predmaint as its submitter;
 # - the retrain Function: its job submission uploads the pipeline's code snapshot, and the job it
-#   submits reads predmaint as its submitter.
+#   submits reads predmaint as its submitter;
+# - the facade and the drift sidecar (workload identity): they download the champion model's
+#   artifacts from the workspace's registry, which are blobs of the workspace storage.
 locals {
   ml_storage_principals = {
     workspace = azurerm_machine_learning_workspace.main.identity[0].principal_id
     train     = azurerm_machine_learning_compute_cluster.train.identity[0].principal_id
     deployer  = data.azurerm_client_config.current.object_id
     function  = azurerm_linux_function_app.retrain.identity[0].principal_id
+    facade    = azurerm_user_assigned_identity.facade.principal_id
   }
   ml_storage_scopes = {
     workspace = azurerm_storage_account.workspace.id
@@ -102,6 +105,7 @@ locals {
     deployer-features = { scope = "features", role = "Storage Blob Data Reader", principal = "deployer" }
     function-blob     = { scope = "workspace", role = "Storage Blob Data Contributor", principal = "function" }
     function-features = { scope = "features", role = "Storage Blob Data Reader", principal = "function" }
+    facade-blob       = { scope = "workspace", role = "Storage Blob Data Reader", principal = "facade" }
   }
 }
 
