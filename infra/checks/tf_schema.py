@@ -43,6 +43,7 @@ Usage: ``python -m infra.checks.tf_schema [DIR]`` prints the problems as JSON an
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import tarfile
@@ -228,7 +229,9 @@ def load_provider_schema(provider: str, *, environment: Path = VALIDATORS_DIR / 
             "provider": _to_json(parsed.provider),
         }
         cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        partial = cache.with_suffix(f".{os.getpid()}.tmp")  # atomic: a parallel run never reads half
+        partial.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        partial.replace(cache)
     return ProviderSchema(
         name=data["name"],
         version=data["version"],
