@@ -67,6 +67,14 @@ def test_schema_is_the_pinned_provider_version(schemas: dict[str, ProviderSchema
     assert "storage_account_access_type" in workspace
     assert workspace["location"].required and not workspace["tags"].required
     assert "type" in schemas["azapi"].resources["azapi_resource"]
+    # Names come from the registry anchors, not from snake-casing jsii names (use32BitWorker would
+    # become use32_bit_worker); nested blocks carry their own arguments.
+    site_config = schemas["azurerm"].resources["azurerm_linux_function_app"]["site_config"].block
+    assert (
+        site_config is not None
+        and "use_32_bit_worker" in site_config
+        and "vnet_route_all_enabled" in site_config
+    )
 
 
 def test_every_infra_block_matches_the_provider_schema(schemas: dict[str, ProviderSchema]) -> None:
