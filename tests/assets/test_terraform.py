@@ -27,6 +27,7 @@ REQUIRED_RESOURCE_TYPES = {
     "azurerm_container_registry": "Container Registry (admin disabled)",
     "azurerm_machine_learning_workspace": "AzureML workspace",
     "azurerm_machine_learning_compute_cluster": "training cluster that scales to zero",
+    "azurerm_machine_learning_datastore_datalake_gen2": "the predmaint datastore the pipelines read",
     "azurerm_kubernetes_cluster": "AKS",
     "azurerm_kubernetes_cluster_extension": "AzureML Kubernetes extension",
     "azapi_resource": "Kubernetes compute attached to the workspace",
