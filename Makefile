@@ -25,15 +25,23 @@ setup: $(VENV)/.synced ## create the locked environment (.venv) from uv.lock
 
 # Deployment-asset validators (checkov, helm-python-sdk, kubernetes-validate, actionlint, shellcheck,
 # hadolint, yamllint) in their own locked environment: checkov's bc-python-hcl2 breaks python-hcl2.
+# The next major azurerm schema (deprecation report of infra/checks/tf_schema.py) needs its own.
 VALIDATORS := tools/validators/.venv
+SCHEMA_NEXT := tools/validators/next/.venv
 $(VALIDATORS)/.synced: $(UV) tools/validators/pyproject.toml tools/validators/uv.lock
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VALIDATORS) $(UV) sync --locked --project tools/validators
 	@touch $@
 
-validators: $(VALIDATORS)/.synced ## create the validators' locked environment (tools/validators/.venv)
+$(SCHEMA_NEXT)/.synced: $(UV) tools/validators/next/pyproject.toml tools/validators/next/uv.lock
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(SCHEMA_NEXT) $(UV) sync --locked --project tools/validators/next
+	@touch $@
+
+validators: $(VALIDATORS)/.synced $(SCHEMA_NEXT)/.synced ## create the validators' locked environments (tools/validators/.venv, tools/validators/next/.venv)
 
 validate: setup validators ## validate the deployment assets offline (Terraform, chart, workflows, Dockerfiles, YAML)
 	$(RUN) python -m infra.checks.tf_graph infra
+	$(RUN) python -m infra.checks.tf_schema infra
+	$(RUN) python -m infra.checks.tf_azure_rules infra
 	$(RUN) pytest tests/assets
 
 demo: setup ## run the whole local loop: simulate, train, serve, drift, retrain, report

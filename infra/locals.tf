@@ -16,7 +16,17 @@ locals {
     aks     = cidrsubnet(var.vnet_address_space, 4, 0)  # /20 for the nodes (pods use the overlay CIDR)
     private = cidrsubnet(var.vnet_address_space, 8, 16) # /24 for private endpoints
     ml      = cidrsubnet(var.vnet_address_space, 8, 17) # /24 for the AzureML training cluster
+    # /26 delegated to App Service: the retrain Function's outbound VNet integration.
+    functions = cidrsubnet(var.vnet_address_space, 10, 72)
   }
+  # Subnets delegated to a service (VNet integration needs a subnet of its own).
+  subnet_delegations = {
+    functions = "Microsoft.Web/serverFarms"
+  }
+
+  # The training cluster; also the workspace's image build compute (a private registry cannot be
+  # built into by AzureML's shared build service). aml/pipelines/*.yml refer to it as azureml:cpu-train.
+  training_compute_name = "cpu-train"
 
   # Offline features (parquet written by the ingest path and read by the training pipeline).
   offline_features_container = "offline-features"

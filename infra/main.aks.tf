@@ -1,7 +1,14 @@
-# AKS: OIDC issuer + workload identity, Entra ID auth with Azure RBAC (local accounts disabled),
-# network policy, managed Prometheus metrics, Container Insights, Key Vault CSI driver.
+# AKS: OIDC issuer + workload identity, Entra ID auth with Azure RBAC, network policy, managed
+# Prometheus metrics, Container Insights, Key Vault CSI driver.
+#
+# Local accounts stay enabled: the AzureML Kubernetes extension does not support AKS with local
+# accounts disabled (AzureML docs, "Deploy Azure Machine Learning extension", Limitations). People and
+# the workflow still sign in with Entra ID and Azure RBAC; nothing here fetches the local admin
+# credential, and `az aks get-credentials --admin` needs the "Azure Kubernetes Service Cluster Admin
+# Role" on the cluster, which only the admins have (README, section Deployment, local accounts).
 
 resource "azurerm_kubernetes_cluster" "main" {
+  #checkov:skip=CKV_AZURE_141:The AzureML Kubernetes extension does not support AKS with local accounts disabled; sign-in stays Entra ID with Azure RBAC (see the comment above)
   name                              = "aks-${local.base_name}"
   location                          = azurerm_resource_group.main.location
   resource_group_name               = azurerm_resource_group.main.name
@@ -12,7 +19,7 @@ resource "azurerm_kubernetes_cluster" "main" {
   node_os_upgrade_channel           = "NodeImage"
   oidc_issuer_enabled               = true
   workload_identity_enabled         = true
-  local_account_disabled            = true
+  local_account_disabled            = false # the AzureML extension requires local accounts
   role_based_access_control_enabled = true
   azure_policy_enabled              = true
   private_cluster_enabled           = var.enable_private_endpoints

@@ -34,12 +34,12 @@ resource "azurerm_eventhub_namespace" "main" {
   }
 }
 
+# namespace_id, not namespace_name + resource_group_name, which azurerm 5 removes.
 resource "azurerm_eventhub" "telemetry" {
-  name                = "telemetry"
-  namespace_name      = azurerm_eventhub_namespace.main.name
-  resource_group_name = azurerm_resource_group.main.name
-  partition_count     = var.eventhub_partition_count
-  message_retention   = 1
+  name              = "telemetry"
+  namespace_id      = azurerm_eventhub_namespace.main.id
+  partition_count   = var.eventhub_partition_count
+  message_retention = 1
 }
 
 resource "azurerm_eventhub_consumer_group" "ingest" {

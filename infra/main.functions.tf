@@ -1,5 +1,11 @@
 # The retrain Function (functions/): Linux, Python 3.11, system-assigned identity, HTTPS only.
 # The drift alert's action group calls it; it submits the AzureML training pipeline.
+#
+# Plan P1v3 is a Dedicated (App Service) plan: it supports a storage account reachable only through
+# private endpoints, provided the app has regional VNet integration and routes all outbound traffic
+# through it (virtual_network_subnet_id + vnet_route_all_enabled below). A Dedicated plan runs from
+# the deployed package and uses no content file share, so WEBSITE_CONTENTSHARE and
+# WEBSITE_CONTENTOVERVNET (Consumption/Elastic Premium settings) do not apply.
 
 resource "azurerm_storage_account" "functions" {
   name                            = "st${local.compact_name}fn"
@@ -57,7 +63,10 @@ resource "azurerm_linux_function_app" "retrain" {
   ftp_publish_basic_authentication_enabled = false
   public_network_access_enabled            = true # Azure Monitor action groups call the webhook from outside the VNet
   functions_extension_version              = "~4"
-  tags                                     = local.tags
+  # Outbound through the VNet: the private storage account, workspace and Key Vault resolve to their
+  # private endpoints (the VNet's private DNS zones).
+  virtual_network_subnet_id = azurerm_subnet.main["functions"].id
+  tags                      = local.tags
 
   identity {
     type = "SystemAssigned"
@@ -68,6 +77,7 @@ resource "azurerm_linux_function_app" "retrain" {
     minimum_tls_version                    = "1.2"
     ftps_state                             = "Disabled"
     http2_enabled                          = true
+    vnet_route_all_enabled                 = true
     application_insights_connection_string = azurerm_application_insights.main.connection_string
 
     application_stack {

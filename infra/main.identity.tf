@@ -28,13 +28,13 @@ resource "azurerm_user_assigned_identity" "facade" {
   tags                = local.tags
 }
 
+# user_assigned_identity_id, not the parent_id + resource_group_name pair, which azurerm 5 removes.
 resource "azurerm_federated_identity_credential" "facade" {
-  name                = "aks-${var.app_namespace}-${var.app_service_account}"
-  resource_group_name = azurerm_resource_group.main.name
-  parent_id           = azurerm_user_assigned_identity.facade.id
-  audience            = ["api://AzureADTokenExchange"]
-  issuer              = azurerm_kubernetes_cluster.main.oidc_issuer_url
-  subject             = local.facade_subject
+  name                      = "aks-${var.app_namespace}-${var.app_service_account}"
+  user_assigned_identity_id = azurerm_user_assigned_identity.facade.id
+  audience                  = ["api://AzureADTokenExchange"]
+  issuer                    = azurerm_kubernetes_cluster.main.oidc_issuer_url
+  subject                   = local.facade_subject
 }
 
 resource "azurerm_role_assignment" "facade_kv_secrets_user" {

@@ -7,7 +7,7 @@ resource "azurerm_key_vault" "main" {
   resource_group_name           = azurerm_resource_group.main.name
   tenant_id                     = data.azurerm_client_config.current.tenant_id
   sku_name                      = "standard"
-  enable_rbac_authorization     = true
+  rbac_authorization_enabled    = true
   purge_protection_enabled      = true
   soft_delete_retention_days    = 90
   public_network_access_enabled = var.enable_private_endpoints ? false : true
@@ -30,7 +30,8 @@ resource "azurerm_key_vault_secret" "redis_connection" {
   name         = "redis-connection-string"
   key_vault_id = azurerm_key_vault.main.id
   content_type = "text/plain; redis URL (rediss, port 6380)"
-  value        = "rediss://:${azurerm_redis_cache.main.primary_access_key}@${azurerm_redis_cache.main.hostname}:${azurerm_redis_cache.main.ssl_port}/0"
+  # The key is base64 (+, / and =): percent-encode it, or a URL parser misreads the password.
+  value = "rediss://:${urlencode(azurerm_redis_cache.main.primary_access_key)}@${azurerm_redis_cache.main.hostname}:${azurerm_redis_cache.main.ssl_port}/0"
   # Rotated with the Redis key; the date only satisfies the expiry policy and is not re-planned.
   expiration_date = timeadd(plantimestamp(), "8760h")
   tags            = local.tags

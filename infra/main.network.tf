@@ -18,6 +18,17 @@ resource "azurerm_subnet" "main" {
   address_prefixes                  = [each.value]
   private_endpoint_network_policies = each.key == "private" ? "Enabled" : "Disabled"
   service_endpoints                 = each.key == "ml" ? ["Microsoft.Storage", "Microsoft.KeyVault", "Microsoft.ContainerRegistry"] : []
+
+  dynamic "delegation" {
+    for_each = contains(keys(local.subnet_delegations), each.key) ? [local.subnet_delegations[each.key]] : []
+    content {
+      name = "delegation"
+      service_delegation {
+        name    = delegation.value
+        actions = ["Microsoft.Network/virtualNetworks/subnets/action"]
+      }
+    }
+  }
 }
 
 resource "azurerm_network_security_group" "main" {
@@ -40,6 +51,8 @@ locals {
   private_dns_zone_names = {
     vault     = "privatelink.vaultcore.azure.net"
     blob      = "privatelink.blob.core.windows.net"
+    queue     = "privatelink.queue.core.windows.net"
+    table     = "privatelink.table.core.windows.net"
     dfs       = "privatelink.dfs.core.windows.net"
     file      = "privatelink.file.core.windows.net"
     registry  = "privatelink.azurecr.io"
@@ -58,11 +71,15 @@ locals {
     features-dfs   = { resource_id = azurerm_storage_account.features.id, subresource = "dfs", zones = ["dfs"] }
     features-blob  = { resource_id = azurerm_storage_account.features.id, subresource = "blob", zones = ["blob"] }
     functions-blob = { resource_id = azurerm_storage_account.functions.id, subresource = "blob", zones = ["blob"] }
-    registry       = { resource_id = azurerm_container_registry.main.id, subresource = "registry", zones = ["registry"] }
-    workspace      = { resource_id = azurerm_machine_learning_workspace.main.id, subresource = "amlworkspace", zones = ["amlapi", "amlnotebk"] }
-    redis          = { resource_id = azurerm_redis_cache.main.id, subresource = "redisCache", zones = ["redis"] }
-    eventhubs      = { resource_id = azurerm_eventhub_namespace.main.id, subresource = "namespace", zones = ["eventhubs"] }
-    function-app   = { resource_id = azurerm_linux_function_app.retrain.id, subresource = "sites", zones = ["sites"] }
+    # The Functions host keeps keys and timer leases in blobs and may use queues and tables
+    # (AzureWebJobsStorage): all three behind private endpoints, reached through VNet integration.
+    functions-queue = { resource_id = azurerm_storage_account.functions.id, subresource = "queue", zones = ["queue"] }
+    functions-table = { resource_id = azurerm_storage_account.functions.id, subresource = "table", zones = ["table"] }
+    registry        = { resource_id = azurerm_container_registry.main.id, subresource = "registry", zones = ["registry"] }
+    workspace       = { resource_id = azurerm_machine_learning_workspace.main.id, subresource = "amlworkspace", zones = ["amlapi", "amlnotebk"] }
+    redis           = { resource_id = azurerm_redis_cache.main.id, subresource = "redisCache", zones = ["redis"] }
+    eventhubs       = { resource_id = azurerm_eventhub_namespace.main.id, subresource = "namespace", zones = ["eventhubs"] }
+    function-app    = { resource_id = azurerm_linux_function_app.retrain.id, subresource = "sites", zones = ["sites"] }
   }
   # A `for ... if` filter, not `cond ? {...} : {}`, whose branches would not unify to one type.
   private_endpoints = { for key, endpoint in local.private_endpoint_catalog : key => endpoint if var.enable_private_endpoints }

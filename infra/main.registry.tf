@@ -1,7 +1,12 @@
 # Container registry for the facade, drift sidecar and training images (admin user disabled; AKS
 # pulls with its kubelet identity, the workflow pushes with OIDC).
+#
+# No `trust_policy_enabled`: Docker Content Trust is deprecated on ACR and Azure rejects enabling it
+# on new registries (ContentTrustUnsupported). Sign images with Notation (Notary Project) and a key in
+# Key Vault instead, and verify them with Ratify on AKS (see README, section Deployment).
 
 resource "azurerm_container_registry" "main" {
+  #checkov:skip=CKV_AZURE_164:Content trust (trust_policy_enabled) is deprecated and rejected by Azure (ContentTrustUnsupported); images are signed with Notation instead (see above)
   name                          = "cr${local.compact_name}"
   location                      = azurerm_resource_group.main.location
   resource_group_name           = azurerm_resource_group.main.name
@@ -13,7 +18,6 @@ resource "azurerm_container_registry" "main" {
   data_endpoint_enabled         = true
   anonymous_pull_enabled        = false
   retention_policy_in_days      = 7
-  trust_policy_enabled          = true
   quarantine_policy_enabled     = false
   tags                          = local.tags
 

@@ -79,14 +79,16 @@ variable "vnet_address_space" {
 
 variable "kubernetes_version" {
   type        = string
-  default     = "1.31"
+  default     = "1.36"
   description = <<-EOT
-    AKS control plane version (major.minor). The chart is validated against Kubernetes 1.31.
+    AKS control plane version (major.minor, a GA minor AKS supports: 1.36 is GA from June 2026 to its
+    end of life in June 2027 on the AKS release calendar). The chart is validated against the same
+    minor (tools/validators/runners.py KUBERNETES_VERSION; tests/assets/test_helm_chart.py checks both).
   EOT
 
   validation {
     condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
-    error_message = "kubernetes_version must look like 1.31."
+    error_message = "kubernetes_version must look like 1.36."
   }
 }
 
@@ -153,7 +155,9 @@ variable "aks_authorized_ip_ranges" {
   default     = []
   description = <<-EOT
     CIDR ranges allowed to reach a public AKS API server (ignored when enable_private_endpoints is
-    true, since the API server is then private).
+    true, since the API server is then private). When set, include the AzureML control plane's
+    ranges (service tag AzureMachineLearning of the region and of its paired region): AzureML
+    deploys endpoints through the API server.
   EOT
 
   validation {

@@ -1,7 +1,8 @@
 """charts/pred-maint: renders with the defaults and every ci/*-values.yaml (helm-python-sdk, Helm v4,
-no binary), strict lint, kubernetes-validate --strict for Kubernetes 1.31, and what the Pod must be:
-two containers sharing the inference log, probes, limits, a locked-down security context, workload
-identity. checkov on the rendered manifests is in test_checkov.py."""
+no binary), strict lint, kubernetes-validate --strict for the Kubernetes minor that infra/ deploys
+(KUBERNETES_VERSION), and what the Pod must be: two containers sharing the inference log, probes,
+limits, a locked-down security context, workload identity. checkov on the rendered manifests is in
+test_checkov.py."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.validators.locate import ValidatorsMissing, validator
-from tools.validators.runners import CHART, render_chart
+from infra.checks.tf_graph import parse_file
+from tools.validators.locate import VENV_BIN, ValidatorsMissing, validator
+from tools.validators.runners import CHART, KUBERNETES_VERSION, render_chart
 
 SCENARIOS = sorted(CHART.glob("ci/*-values.yaml"))
-KUBE_VERSION = "1.31.0"
+KUBE_VERSION = KUBERNETES_VERSION
+INFRA_VARIABLES = Path(__file__).resolve().parents[2] / "infra" / "variables.tf"
 NAMESPACE = "pred-maint"
 # Custom resources whose schemas kubernetes-validate does not bundle.
 CRD_KINDS = {"PodMonitor", "PrometheusRule", "SecretProviderClass"}
@@ -65,7 +68,26 @@ def test_strict_lint_is_clean(report: dict[str, Any]) -> None:
         assert not problems, f"{name}: {problems}"
 
 
-def test_manifests_validate_strictly_against_kubernetes_1_31(report: dict[str, Any], tmp_path: Path) -> None:
+def test_chart_is_validated_against_the_kubernetes_minor_that_terraform_deploys() -> None:
+    variables = {}
+    for block in parse_file(INFRA_VARIABLES)["variable"]:
+        variables.update({name.strip('"'): body for name, body in block.items()})
+    deployed = variables["kubernetes_version"]["default"].strip('"')
+    assert KUBE_VERSION.rsplit(".", 1)[0] == deployed, (
+        f"infra/variables.tf deploys Kubernetes {deployed}; the chart is validated against {KUBE_VERSION} "
+        "(tools/validators/runners.py KUBERNETES_VERSION): change them together"
+    )
+    bundled = sorted(
+        VENV_BIN.parent.glob(
+            f"lib/python*/site-packages/kubernetes_validate/kubernetes-json-schema/v{KUBE_VERSION}-local-strict"
+        )
+    )
+    assert bundled, f"kubernetes-validate bundles no schemas for {KUBE_VERSION}"
+
+
+def test_manifests_validate_strictly_against_the_deployed_kubernetes(
+    report: dict[str, Any], tmp_path: Path
+) -> None:
     files = []
     for name, result in report["renders"].items():
         path = tmp_path / f"{name}.yaml"

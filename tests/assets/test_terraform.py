@@ -27,6 +27,7 @@ REQUIRED_RESOURCE_TYPES = {
     "azurerm_container_registry": "Container Registry (admin disabled)",
     "azurerm_machine_learning_workspace": "AzureML workspace",
     "azurerm_machine_learning_compute_cluster": "training cluster that scales to zero",
+    "azurerm_machine_learning_datastore_datalake_gen2": "the predmaint datastore the pipelines read",
     "azurerm_kubernetes_cluster": "AKS",
     "azurerm_kubernetes_cluster_extension": "AzureML Kubernetes extension",
     "azapi_resource": "Kubernetes compute attached to the workspace",
@@ -91,10 +92,11 @@ def test_every_resource_type_named_in_the_issue_is_present(graph: TerraformGraph
     assert not missing, f"missing resource types: {missing}"
 
 
-def test_providers_are_pinned_to_azurerm_4_and_azapi() -> None:
+def test_providers_are_pinned_to_azurerm_4_and_azapi_2() -> None:
+    # Exact versions; test_terraform_schema.py checks that they equal the schema packages' versions.
     text = (INFRA / "terraform.tf").read_text()
-    assert re.search(r'source\s*=\s*"hashicorp/azurerm"\s*\n\s*version\s*=\s*"~> 4\.\d+"', text)
-    assert re.search(r'source\s*=\s*"Azure/azapi"\s*\n\s*version\s*=\s*"~> 2\.\d+"', text)
+    assert re.search(r'source\s*=\s*"hashicorp/azurerm"\s*\n\s*version\s*=\s*"4\.\d+\.\d+"', text)
+    assert re.search(r'source\s*=\s*"Azure/azapi"\s*\n\s*version\s*=\s*"2\.\d+\.\d+"', text)
 
 
 def test_variables_are_typed_described_and_west_us_2_by_default() -> None:
@@ -116,7 +118,8 @@ def test_aks_and_data_services_have_the_required_security_settings() -> None:
     for setting in (
         "oidc_issuer_enabled               = true",
         "workload_identity_enabled         = true",
-        "local_account_disabled            = true",
+        # The AzureML extension does not support AKS without local accounts (main.aks.tf).
+        "local_account_disabled            = false",
         "network_policy      = ",
         "monitor_metrics {}",
         "azure_rbac_enabled     = true",
@@ -130,7 +133,7 @@ def test_aks_and_data_services_have_the_required_security_settings() -> None:
     assert 'computeType      = "Kubernetes"' in ml
     assert "min_node_count                       = 0" in ml
     kv = (INFRA / "main.keyvault.tf").read_text()
-    assert "purge_protection_enabled      = true" in kv and "enable_rbac_authorization     = true" in kv
+    assert "purge_protection_enabled      = true" in kv and "rbac_authorization_enabled    = true" in kv
 
 
 def test_drift_alert_comes_from_the_shared_rule_file() -> None:

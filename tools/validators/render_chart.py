@@ -4,7 +4,7 @@ Runs in the validators environment (tools/validators/.venv), which the project's
 subprocess. Prints one JSON object on stdout:
 ``{"lint": {...}, "renders": {"<scenario>": {"manifests": "<multi-doc YAML>"} | {"error": "..."}}}``.
 
-Usage: render_chart.py CHART_DIR --namespace NS --release NAME [--kube-version v1.31.0]
+Usage: render_chart.py CHART_DIR --namespace NS --release NAME [--kube-version v1.36.0]
        [--scenario NAME=VALUES_FILE ...]   (the scenario "values.yaml" renders the chart defaults only)
 """
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chart", type=Path)
     parser.add_argument("--namespace", default="pred-maint")
     parser.add_argument("--release", default="pred-maint")
-    parser.add_argument("--kube-version", default="v1.31.0")
+    parser.add_argument("--kube-version", default="v1.36.0")  # runners.py passes KUBERNETES_VERSION
     parser.add_argument("--scenario", action="append", default=[], metavar="NAME=FILE")
     args = parser.parse_args(argv)
 

@@ -13,6 +13,10 @@ from typing import Any, Final
 from tools.validators.locate import REPO_ROOT, validator
 
 CHART: Final = REPO_ROOT / "charts" / "pred-maint"
+# The Kubernetes version the chart is linted and validated against (helm lint, kubernetes-validate -k):
+# the minor of infra/variables.tf's kubernetes_version default, which tests/assets/test_helm_chart.py
+# asserts. kubernetes-validate 1.37.0 bundles schemas up to 1.37.
+KUBERNETES_VERSION: Final = "1.36.0"
 CHECKOV_CONFIG: Final = REPO_ROOT / ".checkov.yaml"
 # Images the deployment needs: the facade, the drift sidecar (both pushed by the deploy workflow)
 # and the AzureML training environment (built by AzureML from its build context).
@@ -41,7 +45,7 @@ def render_chart(
     chart: Path = CHART,
     scenarios: dict[str, Path] | None = None,
     namespace: str = "pred-maint",
-    kube_version: str = "v1.31.0",
+    kube_version: str = f"v{KUBERNETES_VERSION}",
 ) -> dict[str, Any]:
     """Render the chart with its defaults (scenario ``values.yaml``) and each ``ci/*-values.yaml``
     (scenario ``<name>`` for ``<name>-values.yaml``), lint it strictly, and write every rendered
