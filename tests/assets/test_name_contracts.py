@@ -148,7 +148,9 @@ SECRET_STAND_INS = {
 
 @pytest.mark.parametrize("container", ["facade", "drift"])
 def test_each_chart_scenario_starts_with_valid_settings(
-    container: str, env_settings: tuple[list[nc.EnvSetting], list[nc.Unmapped]], monkeypatch: pytest.MonkeyPatch
+    container: str,
+    env_settings: tuple[list[nc.EnvSetting], list[nc.Unmapped]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Build the container's settings from exactly what the image and the rendered chart give it:
     a scenario whose settings would refuse to start (e.g. the endpoint backend without its key)
@@ -249,12 +251,16 @@ def test_model_and_environment_names_agree_with_the_code() -> None:
 def test_image_names_agree_between_the_workflow_and_the_chart() -> None:
     deploy = _workflow("deploy.yml")
     text = (WORKFLOWS / "deploy.yml").read_text()
-    built = {item["dockerfile"]: item["name"] for item in deploy["jobs"]["images"]["strategy"]["matrix"]["include"]}
+    built = {
+        item["dockerfile"]: item["name"] for item in deploy["jobs"]["images"]["strategy"]["matrix"]["include"]
+    }
     tag = deploy["jobs"]["images"]["steps"][-1]["with"]["tags"]
     assert tag.endswith("/pred-maint/${{ matrix.name }}:${{ github.sha }}"), tag
     values = yaml.safe_load((REPO / "charts" / "pred-maint" / "values.yaml").read_text())
     for component in nc.CHART_CONTAINERS:
-        dockerfile = next(d for d, target in nc.DOCKERFILES.items() if target == nc.CHART_CONTAINERS[component])
+        dockerfile = next(
+            d for d, target in nc.DOCKERFILES.items() if target == nc.CHART_CONTAINERS[component]
+        )
         assert dockerfile in built, f"deploy.yml builds no image from {dockerfile}"
         path = f"pred-maint/{built[dockerfile]}"
         assert values[component]["image"]["repository"].endswith(f"/{path}"), component
@@ -276,4 +282,7 @@ def test_the_checks_see_what_they_judge() -> None:
     assert {s.name for s in env} >= {"AZUREML_WORKSPACE_NAME", "RETRAIN_TIMER_SCHEDULE"}
     assert {k for k, _ in nc.dockerfile_env(REPO / "scoring" / "Dockerfile")} >= {"SCORING_PORT", "HOME"}
     assert len(nc.terraform_aml_names()["compute"]) >= 2, "the training cluster and the attached AKS"
-    assert nc.discovered_settings_classes() >= {"scoring.settings:ScoringSettings", "aml.submit:AzureMLSettings"}
+    assert nc.discovered_settings_classes() >= {
+        "scoring.settings:ScoringSettings",
+        "aml.submit:AzureMLSettings",
+    }
