@@ -153,7 +153,7 @@ def test_a_first_model_that_fails_the_gate_stops_the_deploy_with_the_reason_fake
     done, _ = workspace.run("deploy.yml", "aml", "train when", {**AML_ENV, "RETRAIN": "false"})
     assert done.returncode == 0, done.stderr
     done, _ = workspace.run("deploy.yml", "aml", "the champion version", AML_ENV)
-    assert done.returncode != 0 and "passed the gate" in done.stdout
+    assert done.returncode != 0 and "was promoted by the gate" in done.stdout
 
 
 def test_a_failed_training_job_fails_the_deploy_fake_azure(workspace: Workspace) -> None:
