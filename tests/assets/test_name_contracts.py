@@ -276,8 +276,13 @@ def test_the_production_scenario_calls_the_endpoint_by_its_name() -> None:
         assert re.search(rf"/api/v1/endpoint/{re.escape(endpoint['name'])}/score$", url), url
 
 
-def test_the_checks_see_what_they_judge() -> None:
+def test_the_checks_see_what_they_judge(
+    env_settings: tuple[list[nc.EnvSetting], list[nc.Unmapped]],
+) -> None:
     """Guards against a collector that silently finds nothing (which would make every test pass)."""
+    chart = {(s.deployable, s.name) for s in env_settings[0] if s.source.startswith("chart ")}
+    assert {("facade", "SCORING_PORT"), ("drift", "DRIFT_PORT"), ("facade", "SCORING_REDIS_URL")} <= chart
+    assert any(s.source.startswith("aml: ") for s in env_settings[0]), "no environment_variables in aml/"
     env, _ = nc.terraform_env()
     assert {s.name for s in env} >= {"AZUREML_WORKSPACE_NAME", "RETRAIN_TIMER_SCHEDULE"}
     assert {k for k, _ in nc.dockerfile_env(REPO / "scoring" / "Dockerfile")} >= {"SCORING_PORT", "HOME"}
