@@ -31,14 +31,25 @@ class SubmitError(Exception):
 
 
 class AzureMLSettings(BaseSettings):
-    """Where to submit: read from the environment once, when built."""
+    """Where to submit: read from ``AZUREML_*`` environment variables once, when built.
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    The field names are the variables' names (``AZUREML_SUBSCRIPTION_ID``, ``AZUREML_RESOURCE_GROUP``,
+    ``AZUREML_WORKSPACE_NAME``, ``AZUREML_EXPERIMENT_NAME``): the Function's app settings in
+    infra/main.functions.tf set exactly these (tests/assets/test_name_contracts.py checks it).
+    """
 
-    subscription_id: str = Field(min_length=1, validation_alias="AZURE_SUBSCRIPTION_ID")
-    resource_group: str = Field(min_length=1, validation_alias="AZURE_RESOURCE_GROUP")
-    workspace: str = Field(min_length=1, validation_alias="AZUREML_WORKSPACE_NAME")
-    experiment_name: str | None = Field(default=None, validation_alias="AZUREML_EXPERIMENT_NAME")
+    model_config = SettingsConfigDict(env_prefix="AZUREML_", extra="ignore", frozen=True)
+
+    subscription_id: str = Field(min_length=1)
+    resource_group: str = Field(min_length=1)
+    workspace_name: str = Field(min_length=1)
+    experiment_name: str | None = None
+
+    @classmethod
+    def required_env(cls) -> list[str]:
+        """The environment variables that must be set (for error messages)."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        return [f"{prefix}{name}".upper() for name, field in cls.model_fields.items() if field.is_required()]
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,7 @@ def ml_client(settings: AzureMLSettings | None = None, credential: TokenCredenti
         credential=credential,
         subscription_id=settings.subscription_id,
         resource_group_name=settings.resource_group,
-        workspace_name=settings.workspace,
+        workspace_name=settings.workspace_name,
     )
 
 
@@ -164,8 +175,7 @@ def submit_pipeline(
             settings = settings or AzureMLSettings()  # type: ignore[call-arg]
         except ValueError as exc:
             raise SubmitError(
-                "AzureML settings missing: set AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and "
-                "AZUREML_WORKSPACE_NAME"
+                f"AzureML settings missing: set {', '.join(AzureMLSettings.required_env())}"
             ) from exc
         client = ml_client(settings, credential)
     experiment = settings.experiment_name if settings is not None else None

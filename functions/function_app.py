@@ -47,8 +47,8 @@ class TriggerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RETRAIN_", extra="ignore", frozen=True)
 
     backend: Literal["azureml", "local"] = "azureml"
-    """``azureml``: the workspace named by ``AZURE_SUBSCRIPTION_ID``, ``AZURE_RESOURCE_GROUP``,
-    ``AZUREML_WORKSPACE_NAME`` (``aml.submit.AzureMLSettings``), managed identity credential."""
+    """``azureml``: the workspace named by the ``AZUREML_*`` app settings (``aml.submit.AzureMLSettings``),
+    managed identity credential."""
     cooldown_s: float = Field(default=DEFAULT_COOLDOWN.total_seconds(), gt=0)
     pipeline_path: Path = Path(__file__).resolve().parent.parent / "aml" / "pipelines" / "train.yml"
     drift_url: str | None = None
@@ -72,9 +72,7 @@ def build_trigger(settings: TriggerSettings) -> RetrainTrigger:
         try:
             workspace = AzureMLSettings()  # type: ignore[call-arg]
         except ValueError as exc:
-            raise TriggerError(
-                "missing app settings: AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME"
-            ) from exc
+            raise TriggerError(f"missing app settings: {', '.join(AzureMLSettings.required_env())}") from exc
         backend = AzureMLRunBackend(
             ml_client(workspace), settings.pipeline_path, experiment_name=workspace.experiment_name
         )

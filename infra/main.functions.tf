@@ -86,12 +86,13 @@ resource "azurerm_linux_function_app" "retrain" {
   }
 
   app_settings = {
-    # functions/function_app.py TriggerSettings (RETRAIN_*): where the training pipeline is submitted,
-    # and the schedule of the periodic drift check (NCRONTAB; the timer needs the setting to exist).
+    # The schedule of the periodic drift check (NCRONTAB; read by the Functions host through the
+    # timer's %RETRAIN_TIMER_SCHEDULE% binding, which needs the setting to exist), and where the
+    # training pipeline is submitted: aml.submit.AzureMLSettings (AZUREML_*).
     RETRAIN_TIMER_SCHEDULE  = "0 */15 * * * *"
-    RETRAIN_SUBSCRIPTION_ID = data.azurerm_client_config.current.subscription_id
-    RETRAIN_RESOURCE_GROUP  = azurerm_resource_group.main.name
-    RETRAIN_WORKSPACE_NAME  = azurerm_machine_learning_workspace.main.name
+    AZUREML_SUBSCRIPTION_ID = data.azurerm_client_config.current.subscription_id
+    AZUREML_RESOURCE_GROUP  = azurerm_resource_group.main.name
+    AZUREML_WORKSPACE_NAME  = azurerm_machine_learning_workspace.main.name
     # Python v2 programming model: indexes decorated functions in function_app.py.
     AzureWebJobsFeatureFlags       = "EnableWorkerIndexing"
     SCM_DO_BUILD_DURING_DEPLOYMENT = "true"

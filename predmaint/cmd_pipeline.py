@@ -106,7 +106,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Submit the pipeline to AzureML.
 
-        Needs AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME; DefaultAzureCredential."""
+        Needs AZUREML_SUBSCRIPTION_ID, AZUREML_RESOURCE_GROUP, AZUREML_WORKSPACE_NAME;
+        DefaultAzureCredential."""
         from aml.runner import PipelineError, parse_overrides
         from aml.submit import SubmitError, submit_pipeline
 

@@ -93,13 +93,49 @@ def test_deploy_runs_the_whole_rollout_in_order() -> None:
     assert jobs["apply"]["environment"] == "production"
     assert "refs/heads/main" in jobs["apply"]["if"]
     assert jobs["apply"]["needs"] == "plan"
-    # AzureML, the blue/green rollout with a smoke test before traffic moves, Helm, the Function.
+    # AzureML: the first deploy waits for the champion; the endpoint job deploys that version.
     for command in ("az ml component create", "az ml environment create", "az ml job create"):
         assert command in text, command
+    aml = "\n".join(step.get("run", "") for step in jobs["aml"]["steps"])
+    assert aml.index("az ml job create") < aml.index("az ml job show") < aml.index("Completed")
+    assert jobs["aml"]["outputs"]["champion"] == "${{ steps.champion.outputs.version }}"
+    assert "aml" in jobs["endpoint"]["needs"]
+    assert jobs["endpoint"]["env"]["CHAMPION"] == "${{ needs.aml.outputs.champion }}"
     endpoint = "\n".join(step.get("run", "") for step in jobs["endpoint"]["steps"])
-    smoke = endpoint.index("--request-file aml/endpoints/sample-request.json")
-    assert endpoint.index("green.yml") < smoke < endpoint.index('--traffic "blue=0 green=100"')
+    assert '--set model="azureml:$MODEL_NAME:$CHAMPION"' in endpoint
+    assert '--set environment_variables.PREDMAINT_MODEL_VERSION="$CHAMPION"' in endpoint
+    # Never a hard-coded model version, in a workflow or a deployment file.
+    for path in [*WORKFLOWS, *sorted((REPO_ROOT / "aml" / "endpoints").glob("*.yml"))]:
+        assert not re.search(r"azureml:pred-maint-isoforest:\d", path.read_text()), path.name
+    # The endpoint is never updated from its file (which would re-apply traffic), and the only traffic
+    # change here is giving the first deployment of an endpoint that serves nothing its 100 %.
+    assert "online-endpoint update --file" not in text
+    assert re.findall(r"--traffic \S+", endpoint) == ['--traffic "$slot=100"']
+    # The smoke test is its own job on the VNet runner, after the endpoint job.
+    smoke = jobs["smoke"]
+    assert smoke["runs-on"] == ["self-hosted", "linux", "pred-maint-vnet"]
+    assert "endpoint" in smoke["needs"]
+    assert any(str(step.get("uses", "")) == "./.github/actions/smoke-endpoint" for step in smoke["steps"])
     assert "helm upgrade --install" in text and "--atomic" in text
     assert "az functionapp deployment source config-zip" in text
     assert "client-id: ${{ vars.AZURE_CLIENT_ID }}" in text, "OIDC login, no stored secret"
     assert "secrets." not in text
+
+
+def test_traffic_moves_only_by_the_approved_promote_workflow() -> None:
+    promote = _load(REPO_ROOT / ".github/workflows/promote.yml")
+    assert set(promote["on"]) == {"workflow_dispatch"}, "promotion is a person's decision"
+    job = promote["jobs"]["promote"]
+    assert job["environment"] == "production"
+    assert job["runs-on"] == ["self-hosted", "linux", "pred-maint-vnet"]
+    uses = [str(step.get("uses", "")) for step in job["steps"]]
+    runs = [step.get("run", "") for step in job["steps"]]
+    move = next(i for i, run in enumerate(runs) if "--traffic" in run)
+    assert uses.index("./.github/actions/smoke-endpoint") < move, "smoke test before traffic moves"
+    deploy = _load(REPO_ROOT / ".github/workflows/deploy.yml")
+    assert promote["concurrency"]["group"] == deploy["concurrency"]["group"], "never both at once"
+    labels = yaml.safe_load((REPO_ROOT / ".github" / "actionlint.yaml").read_text())
+    assert "pred-maint-vnet" in labels["self-hosted-runner"]["labels"]
+    for path in WORKFLOWS:
+        if path.name != "promote.yml":
+            assert '--traffic "$split"' not in path.read_text(), path.name

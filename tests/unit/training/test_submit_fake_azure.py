@@ -14,9 +14,9 @@ from aml.submit import AzureMLSettings, SubmitError, build_pipeline_job, submit_
 
 PIPELINE = Path(__file__).resolve().parents[3] / "aml" / "pipelines" / "train.yml"
 SETTINGS = AzureMLSettings(
-    AZURE_SUBSCRIPTION_ID="00000000-0000-0000-0000-000000000000",
-    AZURE_RESOURCE_GROUP="rg-predmaint",
-    AZUREML_WORKSPACE_NAME="mlw-predmaint",
+    subscription_id="00000000-0000-0000-0000-000000000000",
+    resource_group="rg-predmaint",
+    workspace_name="mlw-predmaint",
 )
 
 
@@ -71,9 +71,9 @@ def test_submission_reaches_the_credential_fake_azure() -> None:
 
 
 def test_missing_settings_are_a_clear_error_fake_azure(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+    for name in AzureMLSettings.required_env():
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(SubmitError, match="AZURE_SUBSCRIPTION_ID"):
+    with pytest.raises(SubmitError, match="AZUREML_SUBSCRIPTION_ID"):
         submit_pipeline(PIPELINE, credential=FakeCredential())
 
 
@@ -83,7 +83,7 @@ def test_a_given_client_is_used_without_environment_settings_fake_azure(
     """The retrain trigger passes its own MLClient; nothing else is needed from the environment."""
     from aml.submit import ml_client
 
-    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+    for name in AzureMLSettings.required_env():
         monkeypatch.delenv(name, raising=False)
     credential = FakeCredential()
     client = ml_client(SETTINGS, credential)
