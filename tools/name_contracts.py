@@ -132,14 +132,20 @@ def _unquote(text: Any) -> Any:
     return text
 
 
-def tf_literal(value: Any, variables: dict[str, Any] | None = None) -> str | None:
-    """A Terraform value as a plain string: a literal, or ``${var.x}`` with a default; else ``None``."""
+def tf_literal(
+    value: Any, variables: dict[str, Any] | None = None, locals_: dict[str, Any] | None = None
+) -> str | None:
+    """A Terraform value as a plain string: a literal, ``${var.x}`` with a default or ``${local.x}``
+    that is itself such a value; else ``None``."""
     if not isinstance(value, str):
         return None
-    match = re.fullmatch(r"\$\{var\.([A-Za-z_][\w-]*)\}", value)
+    match = re.fullmatch(r"\$\{(var|local)\.([A-Za-z_][\w-]*)\}", value)
     if match:
-        default = (variables or {}).get(match.group(1))
-        return default if isinstance(default, str) else None
+        kind, name = match.groups()
+        if kind == "var":
+            default = (variables or {}).get(name)
+            return default if isinstance(default, str) else None
+        return tf_literal((locals_ or {}).get(name), variables)
     if "${" in value:
         return None
     return str(_unquote(value))
@@ -164,6 +170,15 @@ def terraform_variables(directory: Path = INFRA) -> dict[str, Any]:
             for name, body in block.items():
                 if "default" in body:
                     out[_unquote(name)] = _unquote(body["default"])
+    return out
+
+
+def terraform_locals(directory: Path = INFRA) -> dict[str, Any]:
+    """Local values as written (strings unquoted; expressions stay ``${...}``)."""
+    out: dict[str, Any] = {}
+    for path in sorted(directory.glob("*.tf")):
+        for block in parse_file(path).get("locals", []):
+            out.update({name: _unquote(value) for name, value in block.items()})
     return out
 
 
@@ -359,6 +374,7 @@ def terraform_aml_names(directory: Path = INFRA) -> dict[str, set[str]]:
     """Names Terraform gives AzureML workspace children: ``compute`` (clusters, instances, attached
     computes) and ``datastore``; a name it cannot resolve offline is listed as ``<address>``."""
     variables = terraform_variables(directory)
+    locals_ = terraform_locals(directory)
     out: dict[str, set[str]] = {"compute": set(), "datastore": set()}
     for kind, address, body in terraform_blocks(directory):
         if kind != "resource":
@@ -376,7 +392,7 @@ def terraform_aml_names(directory: Path = INFRA) -> dict[str, set[str]]:
             group = "datastore"
         else:
             continue
-        out[group].add(tf_literal(body.get("name"), variables) or f"<{address}>")
+        out[group].add(tf_literal(body.get("name"), variables, locals_) or f"<{address}>")
     return out
 
 
