@@ -40,11 +40,16 @@ def test_alert_rule_file_is_a_prometheus_rule_group_with_the_drift_alert() -> No
         (ROOT / "charts" / "pred-maint" / "files" / "drift-alert-rules.yaml").read_text()
     )
     (group,) = document["groups"]
-    (rule,) = group["rules"]
-    assert rule["alert"] == "PredMaintDriftDetected"
-    assert "predmaint_drift_detected" in rule["expr"]
-    assert re.fullmatch(r"\d+[smh]", rule["for"])
-    assert {"summary", "description"} <= set(rule["annotations"])
+    rules = {rule["alert"]: rule for rule in group["rules"]}
+    assert set(rules) == {"PredMaintDriftDetected", "PredMaintFaultsSuspected", "PredMaintDriftSidecarDown"}
+    assert "predmaint_drift_detected" in rules["PredMaintDriftDetected"]["expr"]
+    # only the sustained fleet-drift alert is routed to retraining (Terraform's action group, the trigger)
+    assert [name for name, rule in rules.items() if rule["labels"]["action"] == "retrain"] == [
+        "PredMaintDriftDetected"
+    ]
+    for rule in rules.values():
+        assert re.fullmatch(r"\d+[smh]", rule["for"])
+        assert {"summary", "description"} <= set(rule["annotations"])
 
 
 @pytest.mark.parametrize("requirements", ["drift/requirements.txt", "functions/requirements.txt"])
