@@ -26,19 +26,18 @@ MAX_BODY_BYTES: Final = 1 << 20
 
 
 class LocalTriggerEndpoint:
-    """Serves ``trigger`` at ``http://host:port/api/retrain`` in a background thread until ``close``.
-    ``on_decision`` sees every decision (after the response is built, in the request's thread)."""
+    """Serves a trigger at ``http://host:port/api/retrain`` in a background thread until ``close``.
+
+    ``handle`` is :meth:`RetrainTrigger.handle` or a caller's wrapper around it (the demo records the
+    alert on its timeline before the trigger starts a run); it runs in the request's thread."""
 
     def __init__(
         self,
-        trigger: RetrainTrigger,
+        handle: RetrainTrigger | Callable[[Any], Decision],
         host: str = "127.0.0.1",
         port: int = 0,
-        *,
-        on_decision: Callable[[Decision, dict[str, Any]], None] | None = None,
     ) -> None:
-        self.trigger = trigger
-        self.on_decision = on_decision
+        self.handle = handle.handle if isinstance(handle, RetrainTrigger) else handle
         self.decisions: list[Decision] = []
         self._server = ThreadingHTTPServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
@@ -73,12 +72,10 @@ class LocalTriggerEndpoint:
         except ValueError:
             return HTTPStatus.BAD_REQUEST, {"error": "body: not valid JSON"}
         try:
-            decision = self.trigger.handle(payload)
+            decision = self.handle(payload)
         except TriggerError as exc:
             return exc.status_code, {"error": str(exc)}
         self.decisions.append(decision)
-        if self.on_decision is not None:
-            self.on_decision(decision, payload)
         return HTTPStatus.OK, decision.model_dump(mode="json")
 
 
