@@ -129,3 +129,37 @@ def test_panels_have_unique_ids_and_query_the_chosen_datasource() -> None:
         assert len({t["refId"] for t in targets}) == len(targets) and all(t["refId"] for t in targets)
         for target in targets:
             assert target["datasource"]["uid"] == "${" + pred_maint.DATASOURCE_VARIABLE + "}"
+
+
+def _resources(path: Path) -> dict[str, dict[str, Any]]:
+    import hcl2
+
+    def uq(value: Any) -> Any:
+        return value.strip('"') if isinstance(value, str) else value
+
+    found: dict[str, dict[str, Any]] = {}
+    for block in hcl2.loads(path.read_text())["resource"]:
+        for kind, instances in block.items():
+            for name, body in instances.items():
+                found[f"{uq(kind)}.{uq(name)}"] = {uq(k): v for k, v in body.items()}
+    return found
+
+
+def test_managed_grafana_reads_the_monitor_workspace_and_the_workflow_provisions_this_dashboard() -> None:
+    repo = pred_maint.JSON_PATH.parents[2]
+    resources = _resources(repo / "infra" / "main.grafana.tf")
+    grafana = resources["azurerm_dashboard_grafana.main"]
+    (integration,) = grafana["azure_monitor_workspace_integrations"]
+    assert "azurerm_monitor_workspace.main.id" in integration["resource_id"]
+    assert grafana["api_key_enabled"] is False, "Entra ID sign-in only"
+    assert grafana["identity"][0]["type"] == "\"SystemAssigned\""  # python-hcl2 keeps the quotes
+    reader = resources["azurerm_role_assignment.grafana_monitoring_reader"]
+    assert reader["role_definition_name"] == "\"Monitoring Data Reader\""
+    assert "azurerm_monitor_workspace.main.id" in reader["scope"]
+    assert "azurerm_dashboard_grafana.main.identity[0].principal_id" in reader["principal_id"]
+    assert 'output "grafana_name"' in (repo / "infra" / "outputs.tf").read_text()
+    deploy = yaml.safe_load((repo / ".github" / "workflows" / "deploy.yml").read_text())
+    run = "\n".join(step.get("run", "") for step in deploy["jobs"]["grafana"]["steps"])
+    assert "az grafana dashboard create" in run and "--overwrite true" in run
+    assert f"--definition {pred_maint.JSON_PATH.relative_to(repo)}" in run
+    assert "terraform output -raw grafana_name" in (repo / ".github" / "workflows" / "deploy.yml").read_text()
