@@ -152,9 +152,9 @@ def test_managed_grafana_reads_the_monitor_workspace_and_the_workflow_provisions
     (integration,) = grafana["azure_monitor_workspace_integrations"]
     assert "azurerm_monitor_workspace.main.id" in integration["resource_id"]
     assert grafana["api_key_enabled"] is False, "Entra ID sign-in only"
-    assert grafana["identity"][0]["type"] == "\"SystemAssigned\""  # python-hcl2 keeps the quotes
+    assert grafana["identity"][0]["type"] == '"SystemAssigned"'  # python-hcl2 keeps the quotes
     reader = resources["azurerm_role_assignment.grafana_monitoring_reader"]
-    assert reader["role_definition_name"] == "\"Monitoring Data Reader\""
+    assert reader["role_definition_name"] == '"Monitoring Data Reader"'
     assert "azurerm_monitor_workspace.main.id" in reader["scope"]
     assert "azurerm_dashboard_grafana.main.identity[0].principal_id" in reader["principal_id"]
     assert 'output "grafana_name"' in (repo / "infra" / "outputs.tf").read_text()
