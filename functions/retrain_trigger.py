@@ -1,10 +1,17 @@
 """The retrain trigger core: an alert or a drift verdict in, one decision out (start a run or not, why).
 
+Inputs: an Azure Monitor alert (common alert schema, from the action group), an Alertmanager webhook
+(version 4, for self-managed Prometheus; only :data:`RETRAIN_ALERT` counts, other alerts of the
+group such as the faults alert never start a run), or a drift sidecar verdict (the timer's check).
+
 Decision order, first match wins (each decision is logged with its reason):
 
-1. malformed input -> :class:`MalformedSignal` (HTTP 400 at the edge);
-2. resolved alert, or a verdict without drift -> no run;
-3. duplicate (a run already carries this alert's ``alertId|firedDateTime`` key) -> no run;
+1. malformed input -> :class:`MalformedSignal` (HTTP 400 at the edge, naming the field);
+2. resolved alert, an Alertmanager group without a firing retrain alert, or a verdict without drift
+   -> no run;
+3. duplicate (a run already carries this alert's key: ``alertId|firedDateTime`` for Azure Monitor,
+   ``alertmanager|fingerprint|startsAt`` for Alertmanager, whose repeat notifications resend it)
+   -> no run;
 4. a run of the pipeline is still active -> no run;
 5. a run started less than ``cooldown`` ago -> no run;
 6. otherwise -> start one run, tagged with the trigger, the alert key and the reason.
@@ -35,6 +42,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 log = logging.getLogger("predmaint.retrain_trigger")
 
 COMMON_ALERT_SCHEMA_ID: Final = "azureMonitorCommonAlertSchema"
+ALERTMANAGER_WEBHOOK_VERSION: Final = "4"
+RETRAIN_ALERT: Final = "PredMaintDriftDetected"
+"""The one alert that starts a run: the rule labelled ``action: retrain`` in
+``charts/pred-maint/files/drift-alert-rules.yaml`` (the Function's package does not carry the chart;
+tests/unit/drift/test_retrain_alertmanager.py checks the two agree)."""
 TAG_TRIGGER: Final = "trigger"
 """The training pipeline's own tag (``manual`` in its YAML, ``schedule`` from the AzureML schedule);
 the trigger sets ``alert`` or ``verdict``. Jobs with this tag are the pipeline's runs."""
@@ -71,6 +83,8 @@ class Signal(BaseModel):
     source: Literal["alert", "verdict", "timer"]
     fired: bool
     """True for a fired alert or a verdict with drift."""
+    not_fired_reason: str | None = None
+    """Why a signal that is not ``fired`` starts nothing, when it is more than "resolved"."""
     key: str | None = None
     """Identity for de-duplication: ``alertId|firedDateTime`` for alerts."""
     rule: str | None = None
@@ -148,6 +162,72 @@ def parse_alert(payload: Mapping[str, Any]) -> Signal:
     )
 
 
+def _require_str(value: Any, field_name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise MalformedSignal(f"{field_name}: required string")
+    return value
+
+
+def parse_alertmanager(payload: Mapping[str, Any]) -> Signal:
+    """An Alertmanager webhook notification (``version`` "4"): one alert group.
+
+    Only alerts named :data:`RETRAIN_ALERT` count; each alert's own ``status`` decides (a group that
+    is "firing" may carry resolved alerts). The key is the alert's fingerprint (a hash of its labels)
+    with its ``startsAt``: Alertmanager's repeat notifications of one firing episode share it, a new
+    episode gets a new ``startsAt``."""
+    version = payload.get("version")
+    if version != ALERTMANAGER_WEBHOOK_VERSION:
+        raise MalformedSignal(
+            f"version: Alertmanager webhook version must be {ALERTMANAGER_WEBHOOK_VERSION!r}, got {version!r}"
+        )
+    if payload.get("status") not in ("firing", "resolved"):
+        raise MalformedSignal(f"status: must be firing or resolved, got {payload.get('status')!r}")
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list) or not alerts:
+        raise MalformedSignal("alerts: required non-empty list")
+    firing: list[tuple[datetime, str]] = []
+    resolved = 0
+    names: set[str] = set()
+    for i, alert in enumerate(alerts):
+        where = f"alerts[{i}]"
+        if not isinstance(alert, Mapping):
+            raise MalformedSignal(f"{where}: must be an object")
+        labels = alert.get("labels")
+        if not isinstance(labels, Mapping):
+            raise MalformedSignal(f"{where}.labels: required object")
+        name = _require_str(labels.get("alertname"), f"{where}.labels.alertname")
+        status = alert.get("status")
+        if status not in ("firing", "resolved"):
+            raise MalformedSignal(f"{where}.status: must be firing or resolved, got {status!r}")
+        starts_at = _parse_time(alert.get("startsAt"), f"{where}.startsAt")
+        fingerprint = _require_str(alert.get("fingerprint"), f"{where}.fingerprint")
+        names.add(name)
+        if name != RETRAIN_ALERT:
+            continue
+        if status == "firing":
+            firing.append((starts_at, fingerprint))
+        else:
+            resolved += 1
+    if firing:
+        starts_at, fingerprint = min(firing)
+        return Signal(
+            source="alert",
+            fired=True,
+            key=f"alertmanager|{fingerprint}|{starts_at.isoformat()}",
+            rule=RETRAIN_ALERT,
+            fired_at=starts_at,
+            detail=f"alert {RETRAIN_ALERT} firing since {starts_at.isoformat()} (Alertmanager)",
+        )
+    reason = (
+        "alert resolved"
+        if resolved
+        else f"not the retrain alert: {', '.join(sorted(names))} (only {RETRAIN_ALERT} starts a run)"
+    )
+    return Signal(
+        source="alert", fired=False, rule=RETRAIN_ALERT if resolved else None, not_fired_reason=reason
+    )
+
+
 class _Verdict(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -179,11 +259,16 @@ def parse_signal(payload: Any) -> Signal:
     """Either input kind; anything else is :class:`MalformedSignal`."""
     if not isinstance(payload, Mapping):
         raise MalformedSignal("body: must be a JSON object")
+    if "alerts" in payload or "groupKey" in payload:
+        return parse_alertmanager(payload)
     if payload.get("schemaId") == COMMON_ALERT_SCHEMA_ID or "data" in payload:
         return parse_alert(payload)
     if "drift_detected" in payload:
         return parse_verdict(payload)
-    raise MalformedSignal("body: neither an Azure Monitor common alert schema payload nor a drift verdict")
+    raise MalformedSignal(
+        "body: neither an Azure Monitor common alert schema payload, an Alertmanager webhook nor a "
+        "drift verdict"
+    )
 
 
 # --- deciding -------------------------------------------------------------------------------------
@@ -226,6 +311,8 @@ class RetrainTrigger:
             return Decision(action="skipped", reason=reason, signal=signal, decided_at=now)
 
         if not signal.fired:
+            if signal.not_fired_reason:
+                return skip(signal.not_fired_reason)
             return skip("alert resolved" if signal.source == "alert" else "no drift in the verdict")
         try:
             runs = self.backend.recent_runs(now - max(self.cooldown, LOOKBACK_MIN))

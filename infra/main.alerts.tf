@@ -30,8 +30,14 @@ resource "azurerm_monitor_alert_prometheus_rule_group" "drift" {
       labels      = try(rule.value.labels, {})
       annotations = try(rule.value.annotations, {})
 
-      action {
-        action_group_id = azurerm_monitor_action_group.retrain.id
+      # Only the sustained fleet-drift alert (label action=retrain) calls the retrain Function;
+      # the faults and sidecar-down alerts show in Azure Monitor without starting a run.
+      dynamic "action" {
+        for_each = try(rule.value.labels.action, "") == "retrain" ? [1] : []
+
+        content {
+          action_group_id = azurerm_monitor_action_group.retrain.id
+        }
       }
 
       alert_resolution {

@@ -111,3 +111,13 @@ output "monitor_workspace_query_endpoint" {
   description = "PromQL endpoint of the Azure Monitor workspace."
   value       = azurerm_monitor_workspace.main.query_endpoint
 }
+
+output "grafana_name" {
+  description = "Azure Managed Grafana instance (`az grafana dashboard create --name`)."
+  value       = azurerm_dashboard_grafana.main.name
+}
+
+output "grafana_endpoint" {
+  description = "URL of Azure Managed Grafana (Entra ID sign-in)."
+  value       = azurerm_dashboard_grafana.main.endpoint
+}

@@ -332,3 +332,42 @@ variable "acr_replica_locations" {
     error_message = "acr_replica_locations must not contain the primary location."
   }
 }
+
+variable "grafana_major_version" {
+  type        = string
+  default     = "11"
+  description = <<-EOT
+    Grafana major version of Azure Managed Grafana. The dashboard in infra/dashboards is built with
+    grafana-foundation-sdk's Grafana 11.6 models.
+  EOT
+
+  validation {
+    condition     = contains(["11", "12"], var.grafana_major_version)
+    error_message = "grafana_major_version must be 11 or 12."
+  }
+}
+
+variable "grafana_zone_redundancy_enabled" {
+  type        = bool
+  default     = false
+  description = <<-EOT
+    Spread Azure Managed Grafana over availability zones (Standard SKU, region with zones; it
+    cannot be changed after creation).
+  EOT
+}
+
+variable "grafana_viewer_group_object_ids" {
+  type        = list(string)
+  default     = []
+  description = <<-EOT
+    Entra ID group object IDs whose members may view the dashboards (Grafana Viewer role).
+  EOT
+
+  validation {
+    condition = alltrue([
+      for id in var.grafana_viewer_group_object_ids :
+      can(regex("^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$", id))
+    ])
+    error_message = "grafana_viewer_group_object_ids must be object IDs (GUIDs)."
+  }
+}

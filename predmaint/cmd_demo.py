@@ -41,12 +41,29 @@ def demo(
     scoring_port: Annotated[int | None, typer.Option(help="facade port (0: any free port)")] = None,
     drift_port: Annotated[int | None, typer.Option(help="drift sidecar port (0: any free port)")] = None,
     seed: Annotated[int | None, typer.Option(help="simulator seed")] = None,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus",
+            help="alert with real Prometheus and Alertmanager on loopback (Debian packages prometheus, "
+            "prometheus-alertmanager) instead of the embedded rule evaluator",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a fleet, train, serve, inject drift, detect it, retrain, promote, and write a report."""
     from pydantic import ValidationError
 
     from predmaint.demo.run import run_demo
 
+    if prometheus:
+        from predmaint.demo.prometheus import INSTALL_HINT, PrometheusMissing, find_binaries
+
+        try:
+            find_binaries()
+        except PrometheusMissing as exc:
+            fail(
+                f"--prometheus: {exc}", f"install them ({INSTALL_HINT}) or run the demo without --prometheus"
+            )
     try:
         config = DemoConfig.preset(
             Preset.small if small else preset,
@@ -59,6 +76,7 @@ def demo(
             scoring_port=scoring_port,
             drift_port=drift_port,
             seed=seed,
+            prometheus=prometheus or None,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -13,6 +13,12 @@ What the run trains on: the ``retrain_data_hours`` of telemetry that follow the 
 only learn the new normal from data that shows it, so the local run first waits (on the simulated
 clock) until those hours are in the offline store, then runs ``aml/pipelines/train.yml`` on them;
 the pipeline holds back their later part to evaluate the candidate against the champion.
+
+With ``--prometheus`` (:meth:`Alerting.use_prometheus`) real Prometheus evaluates the same rule file
+against the sidecar's ``/metrics`` and Alertmanager posts its webhook to the local trigger endpoint
+(``functions.local_endpoint``); the embedded evaluator then stays idle. The alert is then timed on
+the simulated clock when the webhook arrives: the scrape, evaluation and Alertmanager's group wait
+take a few wall seconds, i.e. a few simulated hours at full speed.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from core.layout import DataLayout
+from functions.retrain_trigger import Decision
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.history import History
+from predmaint.demo.processes import ServiceGroup
 from predmaint.demo.record import DriftRow, RunRecord
 from predmaint.demo.timeline import EventKind, Timeline
 from predmaint.demo.training import PIPELINE_PATH, TrainingRun, retrain
@@ -67,6 +75,9 @@ class Alerting:
         self._fired_at: datetime | None = None
         self._alert_id = "none"
         self.runs: list[TrainingRun] = []
+        self._endpoint: Any = None
+        """The local trigger endpoint when real Prometheus evaluates the rule (``use_prometheus``)."""
+        self._webhook_state = "inactive"
 
     def _cooldown(self, first_run_started: datetime) -> timedelta:
         """The trigger's cooldown (wall time): ``cooldown_hours`` on the accelerated clock, but never
@@ -89,7 +100,62 @@ class Alerting:
             return "retraining"
         if self._waiting.is_set():
             return "retrain waiting for post-alert data"
+        if self._endpoint is not None:
+            return f"alert {self._webhook_state} (Prometheus)"
         return f"alert {self.evaluator.state}"
+
+    # --- real Prometheus and Alertmanager instead of the embedded evaluator ------------------------
+
+    def use_prometheus(self, services: ServiceGroup, drift_base_url: str) -> str:
+        """Start the trigger endpoint, then Alertmanager and Prometheus (as ``services``, stopped
+        with the others) scraping ``drift_base_url``; what was started, for the timeline. Raises
+        ``predmaint.demo.prometheus.PrometheusMissing`` without the binaries."""
+        from urllib.parse import urlsplit
+
+        from functions.local_endpoint import LocalTriggerEndpoint
+        from predmaint.demo.prometheus import find_binaries, prepare_stack
+
+        binaries = find_binaries()
+        self._endpoint = LocalTriggerEndpoint(self._on_webhook, self.config.host).start()
+        stack = prepare_stack(
+            self.layout.root / "prometheus",
+            drift_target=urlsplit(drift_base_url).netloc,
+            webhook_url=self._endpoint.url,
+            time_scale=self.config.speedup,
+            host=self.config.host,
+            binaries=binaries,
+        )
+        alertmanager, prometheus = (services.start(spec, self.config.ready_timeout_s) for spec in stack.specs)
+        return (
+            f"Prometheus {prometheus.spec.base_url} (pid {prometheus.pid}, rules {stack.rules}), "
+            f"Alertmanager {alertmanager.spec.base_url} (pid {alertmanager.pid}) -> "
+            f"trigger {self._endpoint.url}"
+        )
+
+    def _on_webhook(self, payload: Any) -> Decision:
+        """One Alertmanager notification: timeline first (the run reads ``_fired_at``), then the
+        trigger's decision. Malformed payloads raise and become a 400 at the endpoint."""
+        from functions.retrain_trigger import RETRAIN_ALERT, parse_signal
+
+        signal = parse_signal(payload)
+        if signal.fired and self._webhook_state != "firing":
+            self._webhook_state = "firing"
+            self._fired_at = self._sim_time
+            self._alert_id = str(signal.key)
+            self.timeline.add(
+                EventKind.alert,
+                self._sim_time,
+                f"{self.rule.name} from Prometheus via Alertmanager ({self.rule.expr} for "
+                f"{self.rule.for_s / 60:g}m, {self.evaluator.hold_s:.2f} s on this clock)",
+            )
+        decision = self.trigger.decide(signal)
+        if signal.fired:
+            kind = EventKind.retrain_triggered if decision.action == "started" else EventKind.retrain_skipped
+            self.timeline.add(kind, self._sim_time, f"trigger: {decision.action} ({decision.reason})")
+        elif signal.rule == RETRAIN_ALERT and self._webhook_state == "firing":
+            self._webhook_state = "inactive"
+            self.timeline.add(EventKind.alert_resolved, self._sim_time, f"{self.rule.name} resolved")
+        return decision
 
     # --- per simulated hour -----------------------------------------------------------------------
 
@@ -99,6 +165,8 @@ class Alerting:
         with self._advanced:
             self._sim_time = sim_time
             self._advanced.notify_all()
+        if self._endpoint is not None:
+            return  # Prometheus scrapes the sidecar itself
         before = self.evaluator.state
         after = self.evaluator.observe(bool(row and row.detected))
         if after == "firing" and before != "firing":
@@ -181,3 +249,5 @@ class Alerting:
         with self._advanced:
             self._closed = True
             self._advanced.notify_all()
+        if self._endpoint is not None:
+            self._endpoint.close()

@@ -92,6 +92,13 @@ class DemoConfig(BaseModel):
     )
     drift_check_hours: float = Field(1.0, gt=0, description="sidecar checks once per this many simulated h")
 
+    # alerting
+    prometheus: bool = Field(
+        False,
+        description="evaluate the alert rule with real Prometheus and Alertmanager (installed "
+        "binaries) instead of the embedded evaluator",
+    )
+
     # services
     host: str = "127.0.0.1"
     scoring_port: int = Field(0, ge=0, le=65535, description="0: any free port")

@@ -192,6 +192,11 @@ def _serve_and_stream(
     facade = FacadeClient(facade_proc.spec.base_url, record.predict)
     drift = DriftClient(drift_proc.spec.base_url)
     alerting = Alerting(config, layout, history, timeline, record, first_run_started=first_run.started_wall)
+    if config.prometheus:
+        with console.status("starting Alertmanager and Prometheus"):
+            timeline.add(
+                EventKind.services, None, alerting.use_prometheus(services, drift_proc.spec.base_url)
+            )
     loop = LiveLoop(config, history, facade, drift, alerting, services, record, timeline, report_dir, layout)
     try:
         with _progress(console) as bar:

@@ -40,11 +40,16 @@ def test_alert_rule_file_is_a_prometheus_rule_group_with_the_drift_alert() -> No
         (ROOT / "charts" / "pred-maint" / "files" / "drift-alert-rules.yaml").read_text()
     )
     (group,) = document["groups"]
-    (rule,) = group["rules"]
-    assert rule["alert"] == "PredMaintDriftDetected"
-    assert "predmaint_drift_detected" in rule["expr"]
-    assert re.fullmatch(r"\d+[smh]", rule["for"])
-    assert {"summary", "description"} <= set(rule["annotations"])
+    rules = {rule["alert"]: rule for rule in group["rules"]}
+    assert set(rules) == {"PredMaintDriftDetected", "PredMaintFaultsSuspected", "PredMaintDriftSidecarDown"}
+    assert "predmaint_drift_detected" in rules["PredMaintDriftDetected"]["expr"]
+    # only the sustained fleet-drift alert is routed to retraining (Terraform's action group, the trigger)
+    assert [name for name, rule in rules.items() if rule["labels"]["action"] == "retrain"] == [
+        "PredMaintDriftDetected"
+    ]
+    for rule in rules.values():
+        assert re.fullmatch(r"\d+[smh]", rule["for"])
+        assert {"summary", "description"} <= set(rule["annotations"])
 
 
 @pytest.mark.parametrize("requirements", ["drift/requirements.txt", "functions/requirements.txt"])
@@ -76,3 +81,19 @@ def test_function_host_json_limits_concurrency_for_the_trigger() -> None:
     host = json.loads((ROOT / "functions" / "host.json").read_text())
     assert host["version"] == "2.0"
     assert host["extensions"]["http"]["maxConcurrentRequests"] == 1
+
+
+def test_azure_calls_the_retrain_action_group_only_for_rules_labelled_retrain() -> None:
+    """infra/main.alerts.tf turns every rule of the file into an Azure alert; the faults and
+    sidecar-down alerts must not reach the retrain Function (the trigger would ignore them by name,
+    but the action group should not send them)."""
+    import hcl2
+
+    (block,) = hcl2.loads((ROOT / "infra" / "main.alerts.tf").read_text())["resource"]
+    (group,) = block['"azurerm_monitor_alert_prometheus_rule_group"'].values()
+    (rule,) = group["dynamic"][0]['"rule"']["content"]
+    assert "action" not in rule, "an unconditional action block sends every alert to the retrain Function"
+    (action,) = rule["dynamic"][0]['"action"']["content"]
+    condition = rule["dynamic"][0]['"action"']["for_each"]
+    assert 'rule.value.labels.action, "") == "retrain"' in condition
+    assert "azurerm_monitor_action_group.retrain.id" in action["action_group_id"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drift.alert_rule import DRIFT_ALERT, load_alert_rule, load_rule_evaluator, parse_duration
+from drift.alert_rule import DRIFT_ALERT, DRIFT_METRIC, load_alert_rule, load_rule_evaluator, parse_duration
 from functions.retrain_trigger import RetrainTrigger, RunInfo
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -68,3 +68,46 @@ def test_for_override_in_the_callers_clock(tmp_path: Path) -> None:
     evaluator = load_rule_evaluator(for_s=2.0)
     assert evaluator.observe(True, T0) == "pending"
     assert evaluator.observe(True, T0 + timedelta(seconds=2)) == "firing"
+
+
+PROMTOOL_TESTS = Path(__file__).resolve().parents[2] / "assets" / "drift" / "drift-alert-rules.test.yaml"
+
+
+def _expand(values: str) -> list[float]:
+    """promtool's series notation, the subset the test file uses: ``v`` and ``vxN`` (N+1 samples)."""
+    out: list[float] = []
+    for token in values.split():
+        value, _, repeat = token.partition("x")
+        out += [float(value)] * (int(repeat) + 1 if repeat else 1)
+    return out
+
+
+def test_embedded_evaluator_agrees_with_promtool_on_the_rule_unit_tests() -> None:
+    """The scenarios of drift-alert-rules.test.yaml (which real Prometheus passes, see
+    tests/assets/drift/test_drift_alert_promtool.py) replayed minute by minute through the local
+    evaluator: the retrain alert fires, or not, at the same evaluation times."""
+    import yaml
+
+    rule = load_alert_rule()
+    scenarios = yaml.safe_load(PROMTOOL_TESTS.read_text())["tests"]
+    checked = 0
+    for scenario in scenarios:
+        series = [
+            _expand(s["values"])
+            for s in scenario["input_series"]
+            if s["series"].startswith(DRIFT_METRIC + "{") or s["series"] == DRIFT_METRIC
+        ]
+        expected = {
+            parse_duration(t["eval_time"]): bool(t["exp_alerts"])
+            for t in scenario["alert_rule_test"]
+            if t["alertname"] == rule.name
+        }
+        evaluator = load_rule_evaluator()
+        for minute in range(int(max(expected) // 60) + 1):
+            # max over the series, as the rule's expr; a series that ended is absent (no verdict)
+            present = [s[minute] for s in series if minute < len(s)]
+            state = evaluator.observe(bool(present) and max(present) >= 1, T0 + timedelta(minutes=minute))
+            if minute * 60 in expected:
+                assert (state == "firing") == expected[minute * 60], (scenario["input_series"], minute)
+                checked += 1
+    assert checked >= 4

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
+import yaml
 
 from functions import function_app
 from functions.retrain_trigger import (
@@ -252,3 +253,128 @@ def test_local_backend_counts_runs_from_the_pipeline_runners_registry(tmp_path: 
     backend = LocalRunBackend(runs_dir, Path("aml/pipelines/train.yml"), runner=lambda p, o: None)
     decision = RetrainTrigger(backend).handle(_alert())
     assert decision.action == "skipped" and "manual-1 is still running" in decision.reason
+
+
+# --- Alertmanager webhook (self-managed Prometheus) -----------------------------------------------
+
+
+def _am_alert(
+    name: str = "PredMaintDriftDetected",
+    status: str = "firing",
+    starts: str = "2026-11-27T11:45:00.123456789Z",
+    fingerprint: str = "5a1c0ffee0ddba11",
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {"alertname": name, "severity": "warning", "action": "retrain"},
+        "annotations": {"summary": "drift"},
+        "startsAt": starts,
+        "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-11-27T12:30:00Z",
+        "generatorURL": "http://127.0.0.1:9090/graph?g0.expr=max%28predmaint_drift_detected%29",
+        "fingerprint": fingerprint,
+    }
+
+
+def _am(*alerts: dict[str, Any], status: str | None = None) -> dict[str, Any]:
+    """An Alertmanager webhook notification as 0.25 sends it (version 4)."""
+    alerts = alerts or (_am_alert(),)
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="PredMaintDriftDetected"}',
+        "truncatedAlerts": 0,
+        "status": status or ("firing" if any(a["status"] == "firing" for a in alerts) else "resolved"),
+        "receiver": "retrain",
+        "groupLabels": {"alertname": alerts[0]["labels"]["alertname"]},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://127.0.0.1:9093",
+        "alerts": list(alerts),
+    }
+
+
+def test_retrain_alert_name_is_the_rule_files_retrain_alert() -> None:
+    from drift.alert_rule import DRIFT_ALERT, RULES_PATH
+    from functions.retrain_trigger import RETRAIN_ALERT
+
+    document = yaml.safe_load(RULES_PATH.read_text())
+    routed = [
+        r["alert"] for g in document["groups"] for r in g["rules"] if r["labels"]["action"] == "retrain"
+    ]
+    assert routed == [RETRAIN_ALERT] == [DRIFT_ALERT]
+
+
+def test_alertmanager_firing_retrain_alert_starts_one_run_and_repeats_are_duplicates(
+    fake_azure: FakeAzureJobs,
+) -> None:
+    answer = _answer(_post(_am()))
+    assert answer["action"] == "started" and "Alertmanager" in answer["reason"]
+    assert (
+        fake_azure.started[0][1][TAG_ALERT_KEY]
+        == "alertmanager|5a1c0ffee0ddba11|2026-11-27T11:45:00.123456+00:00"
+    )
+    fake_azure.finish_all()
+    clock.now = NOW + timedelta(days=1)  # past the cooldown: Alertmanager's repeat_interval resend
+    repeat = _answer(_post(_am()))
+    assert repeat["action"] == "skipped" and repeat["reason"].startswith("duplicate")
+    assert len(fake_azure.started) == 1
+
+
+def test_alertmanager_new_episode_within_the_cooldown_starts_nothing(fake_azure: FakeAzureJobs) -> None:
+    _post(_am())
+    fake_azure.finish_all()
+    clock.now = NOW + timedelta(hours=2)
+    again = _answer(_post(_am(_am_alert(starts="2026-11-27T13:40:00Z"))))
+    assert again["action"] == "skipped" and again["reason"].startswith("cooldown")
+    clock.now = NOW + timedelta(hours=7)
+    later = _answer(_post(_am(_am_alert(starts="2026-11-27T18:40:00Z"))))
+    assert later["action"] == "started" and len(fake_azure.started) == 2
+
+
+def test_alertmanager_faults_alert_never_starts_a_run(fake_azure: FakeAzureJobs) -> None:
+    answer = _answer(
+        _post(_am(_am_alert("PredMaintFaultsSuspected"), _am_alert("PredMaintDriftSidecarDown")))
+    )
+    assert answer["action"] == "skipped"
+    assert answer["reason"].startswith(
+        "not the retrain alert: PredMaintDriftSidecarDown, PredMaintFaultsSuspected"
+    )
+    assert fake_azure.started == []
+
+
+def test_alertmanager_resolved_retrain_alert_starts_nothing_even_in_a_firing_group(
+    fake_azure: FakeAzureJobs,
+) -> None:
+    resolved = _answer(_post(_am(_am_alert(status="resolved"))))
+    assert resolved["action"] == "skipped" and resolved["reason"] == "alert resolved"
+    mixed = _am(_am_alert(status="resolved"), _am_alert("PredMaintFaultsSuspected"))
+    assert mixed["status"] == "firing"
+    assert _answer(_post(mixed))["reason"] == "alert resolved"
+    assert fake_azure.started == []
+
+
+def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    payload = _am()
+    change(payload)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        (lambda p: p.update(version="3"), "version"),
+        (lambda p: p.update(status="pending"), "status"),
+        (lambda p: p.update(alerts=[]), "alerts: required non-empty list"),
+        (lambda p: p["alerts"][0]["labels"].pop("alertname"), "alerts[0].labels.alertname"),
+        (lambda p: p["alerts"][0].update(labels=None), "alerts[0].labels"),
+        (lambda p: p["alerts"][0].update(status="active"), "alerts[0].status"),
+        (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts[0].startsAt"),
+        (lambda p: p["alerts"][0].pop("fingerprint"), "alerts[0].fingerprint"),
+    ],
+)
+def test_malformed_alertmanager_payload_is_400_naming_the_field(
+    fake_azure: FakeAzureJobs, change: Callable[[dict[str, Any]], None], names: str
+) -> None:
+    response = _post(_broken(change))
+    assert response.status_code == 400
+    assert names in _answer(response)["error"]
+    assert fake_azure.started == []

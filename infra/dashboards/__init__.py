@@ -1,0 +1,1 @@
+"""Grafana dashboards as code; the JSON beside each module is generated from it."""
