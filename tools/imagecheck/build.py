@@ -208,6 +208,19 @@ def _run(step: Run, image: Image, dockerfile: Path) -> None:
             )
 
 
+def from_zip(archive: Path, tree: Path, *, label: str, requirements: str = "requirements.txt") -> Image:
+    """A deployment zip unpacked as a file set (its root is ``/`` and the working directory), with
+    the virtualenv of the ``requirements`` file at its root (what a remote build installs)."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as package:
+        package.extractall(tree)
+    image = Image(label, tree)
+    image.requirements = (tree / requirements).read_text(encoding="utf-8")
+    image.venv = ensure_venv(image.requirements, label)
+    return image
+
+
 def build_image(dockerfile: Path, context: Path, tree: Path, *, label: str | None = None) -> Image:
     """Reproduce ``dockerfile`` built with ``context`` into ``tree`` (an empty directory)."""
     spec: Dockerfile = parse(dockerfile)
