@@ -15,14 +15,16 @@ from pathlib import Path
 
 
 def checkout_files(root: Path) -> list[str]:
-    """Files under ``root`` (POSIX paths relative to it) as a fresh clone would have them."""
+    """Files under ``root`` (POSIX paths relative to it) as a fresh clone would have them; every
+    file when ``root`` is not in a git work tree."""
     done = subprocess.run(
         ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
         capture_output=True,
         text=True,
-        check=True,
         timeout=60,
     )
+    if done.returncode != 0:
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     names = {name for name in done.stdout.split("\0") if name}
     return sorted(name for name in names if (root / name).is_file())
 

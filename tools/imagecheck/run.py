@@ -23,7 +23,7 @@ import httpx
 from tools.imagecheck.build import Image
 
 RESULT_PREFIX = "IMAGECHECK-RESULT "
-"""A probe prints one line ``IMAGECHECK-RESULT <json>``; :func:`run_probe` returns the JSON."""
+"""A probe prints ``IMAGECHECK-RESULT <json>``; :func:`run_probe` returns the JSON."""
 
 
 class EntrypointFailed(Exception):
@@ -53,10 +53,12 @@ def run_probe(
         text=True,
         timeout=timeout,
     )
-    results = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    # anywhere in a line of either stream: the inference server routes print() through its logger
+    lines = (done.stdout + "\n" + done.stderr).splitlines()
+    results = [line.split(RESULT_PREFIX, 1)[1] for line in lines if RESULT_PREFIX in line]
     if done.returncode != 0 or not results:
         raise EntrypointFailed(f"{image.label}: probe exited {done.returncode}:\n{done.stderr[-4000:]}")
-    return json.loads(results[-1].removeprefix(RESULT_PREFIX))
+    return json.loads(results[-1])
 
 
 def loopback_cmd(cmd: tuple[str, ...], port: int) -> list[str]:

@@ -20,6 +20,7 @@ from core.contract import MIN_READINGS_PER_WINDOW
 from tests.assets.images.conftest import with_model
 from tests.scoring_fixtures import normal_row
 from tools.imagecheck.build import Image
+from tools.imagecheck.imports import missing_packages
 from tools.imagecheck.run import serve
 
 
@@ -50,6 +51,14 @@ def _wait_ready(base: str, timeout_s: float = 90) -> dict[str, Any]:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_images_hold_every_repository_package_their_code_imports(
+    facade_image: Image, drift_image: Image
+) -> None:
+    """Imports inside functions too (e.g. the facade opens Feast lazily): a start-up never reaches them."""
+    assert missing_packages(facade_image.host(facade_image.workdir)) == {}
+    assert missing_packages(drift_image.host(drift_image.workdir)) == {}
 
 
 def test_facade_image_serves_inline_and_machine_id_from_its_applied_registry(
