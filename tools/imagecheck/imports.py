@@ -60,3 +60,58 @@ def missing_packages(root: Path, repo: Path = REPO) -> dict[str, list[str]]:
         for name in sorted(imported_top_levels(path.read_text(encoding="utf-8-sig")) & ours - present):
             missing.setdefault(name, []).append(relative)
     return missing
+
+
+def _imported_names(source: str) -> set[str]:
+    """Dotted names a module imports (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for branch in node.orelse:
+                visit(branch)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(source))
+    return found
+
+
+def _module_file(root: Path, dotted: str) -> Path | None:
+    base = root.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def third_party_imports(root: Path, entry: str) -> set[str]:
+    """Top-level names of the non-standard-library, non-repository modules imported (anywhere,
+    lazily too) by module ``entry`` and every module of ``root`` it reaches."""
+    import sys
+
+    ours = repository_packages() | {p.parent.name for p in root.glob("*/__init__.py")}
+    seen: set[Path] = set()
+    pending = [entry]
+    external: set[str] = set()
+    while pending:
+        dotted = pending.pop()
+        parts = dotted.split(".")
+        for depth in range(1, len(parts) + 1):  # a module's packages run their __init__ first
+            path = _module_file(root, ".".join(parts[:depth]))
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            for name in _imported_names(path.read_text(encoding="utf-8-sig")):
+                top = name.split(".")[0]
+                if top in ours:
+                    pending.append(name)
+                elif top not in sys.stdlib_module_names and top != "__future__":
+                    external.add(top)
+    return external
