@@ -103,7 +103,7 @@ def build_pipeline_job(
     return job
 
 
-CODE_PACKAGES = ("aml", "features")
+CODE_PACKAGES = ("aml", "core", "features")
 
 
 def _repo_root(spec: Any) -> Path:

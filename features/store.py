@@ -121,12 +121,17 @@ def build_repo_config(
     redis_url: str | None = None,
     *,
     config_path: Path = DEFAULT_CONFIG,
+    registry_path: Path | None = None,
 ) -> RepoConfig:
     """The Feast ``RepoConfig`` for a data layout. ``online="redis"`` replaces the YAML's online store
-    with Redis at ``redis_url`` (default: ``$REDIS_CONNECTION_STRING``, else local Redis DB 0)."""
+    with Redis at ``redis_url`` (default: ``$REDIS_CONNECTION_STRING``, else local Redis DB 0).
+    ``registry_path`` replaces the layout's registry file with an applied one that is only read
+    (the facade image's, see :mod:`features.applied_registry`)."""
     from feast.repo_config import RepoConfig
 
     raw = load_config_dict(layout, config_path)
+    if registry_path is not None:
+        raw["registry"] = {**raw["registry"], "path": str(registry_path)}
     if online == "redis":
         url = redis_url or os.environ.get(REDIS_CONNECTION_ENV) or DEFAULT_REDIS_URL
         current = raw.get("online_store") or {}
@@ -147,12 +152,16 @@ def open_store(
     redis_url: str | None = None,
     *,
     config_path: Path = DEFAULT_CONFIG,
+    registry_path: Path | None = None,
 ) -> FeatureStore:
-    """Open the feature store of a data layout (creates the Feast directory, nothing else)."""
+    """Open the feature store of a data layout (creates the Feast directory, nothing else);
+    ``registry_path`` as in :func:`build_repo_config`."""
     from feast import FeatureStore
 
     layout.feast_dir.mkdir(parents=True, exist_ok=True)
-    config = build_repo_config(layout, online, redis_url, config_path=config_path)
+    config = build_repo_config(
+        layout, online, redis_url, config_path=config_path, registry_path=registry_path
+    )
     store = FeatureStore(repo_path=str(layout.root), config=config)
     _tune_sqlite(store)
     return store

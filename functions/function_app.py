@@ -7,9 +7,11 @@
   drift sidecar's latest verdict (``RETRAIN_DRIFT_URL``) and feeds it to the same core, so a lost
   alert still leads to one retrain; the cooldown and the running-run check keep it to one.
 
-Deployment package: this file, ``host.json`` and ``requirements.txt`` at the zip's root, with the
-``functions``, ``aml`` and ``features`` packages and ``aml/pipelines`` beside them.
-Nothing is read from the environment at import: settings and the backend are built on first use.
+Deployment package (``functions/package.py``): this file, ``host.json`` and ``requirements.txt`` at
+the zip's root (wwwroot), with the ``functions``, ``aml``, ``core`` and ``features`` packages beside
+them. The training pipeline is found through the ``aml`` package, so the same path holds in the zip
+and in a checkout. Nothing is read from the environment at import: settings and the backend are
+built on first use.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 import azure.functions as func
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+import aml
 from functions.retrain_trigger import (
     DEFAULT_COOLDOWN,
     AzureMLRunBackend,
@@ -40,6 +43,9 @@ log = logging.getLogger("predmaint.functions")
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
+TRAINING_PIPELINE: Final = Path(aml.__file__).resolve().parent / "pipelines" / "train.yml"
+"""Beside this file in the zip (``wwwroot/aml``), at the repository root in a checkout."""
+
 
 class TriggerSettings(BaseSettings):
     """The Function app's settings (``RETRAIN_*`` app settings)."""
@@ -50,7 +56,7 @@ class TriggerSettings(BaseSettings):
     """``azureml``: the workspace named by the ``AZUREML_*`` app settings (``aml.submit.AzureMLSettings``),
     managed identity credential."""
     cooldown_s: float = Field(default=DEFAULT_COOLDOWN.total_seconds(), gt=0)
-    pipeline_path: Path = Path(__file__).resolve().parent.parent / "aml" / "pipelines" / "train.yml"
+    pipeline_path: Path = TRAINING_PIPELINE
     drift_url: str | None = None
     """Base URL of the drift sidecar (``http://host:8001``) for the timer's periodic check."""
     http_timeout_s: float = Field(default=10.0, gt=0, le=120)

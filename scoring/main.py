@@ -200,7 +200,11 @@ def create_app(
         )
     reader = (
         OnlineFeatureReader(
-            layout, settings.online_store, settings.redis_url, probe_timeout_s=settings.store_timeout_s
+            layout,
+            settings.online_store,
+            settings.redis_url,
+            probe_timeout_s=settings.store_timeout_s,
+            registry_path=settings.feast_registry,
         )
         if settings.online_store != "none"
         else None

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from core.layout import DataLayout
@@ -34,11 +35,13 @@ class OnlineFeatureReader:
         redis_url: str | None,
         *,
         probe_timeout_s: float = 0.5,
+        registry_path: Path | None = None,
     ) -> None:
         self.layout = layout
         self.kind = kind
         self.redis_url = redis_url
         self.probe_timeout_s = probe_timeout_s
+        self.registry_path = registry_path
         self.state: StoreState = "opening"
         self.error: str | None = None
         self._store: Any = None
@@ -58,7 +61,9 @@ class OnlineFeatureReader:
 
             if self.kind == "none":
                 raise RuntimeError("no online store configured")
-            store = open_store(self.layout, online=self.kind, redis_url=self.redis_url)
+            store = open_store(
+                self.layout, online=self.kind, redis_url=self.redis_url, registry_path=self.registry_path
+            )
             self._ingestor = Ingestor(store, self.layout)
             self._store = store
             self.state, self.error = "open", None

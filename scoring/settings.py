@@ -64,6 +64,9 @@ class ScoringSettings(BaseSettings):
     """``redis://host:port/db`` (``rediss://`` for TLS); required when ``online_store`` is redis."""
     store_timeout_s: float = Field(default=0.5, gt=0, le=30)
     """Connect/read timeout of the readiness probe of the online store."""
+    feast_registry: Path | None = None
+    """An applied Feast registry file, only read (default: the data layout's own registry). The
+    facade image sets it to the registry it applied at build time, the same in every pod."""
 
     # --- inference log ----------------------------------------------------------------------------
     inference_log_dir: Path | None = None
@@ -140,6 +143,8 @@ class ScoringSettings(BaseSettings):
                     "SCORING_ENDPOINT_TIMEOUT_S must be below the endpoint's request_timeout_ms "
                     f"({self.endpoint_request_timeout_ms} ms), or the endpoint answers 408 after we gave up"
                 )
+        if self.feast_registry is not None and not self.feast_registry.is_file():
+            raise ValueError(f"SCORING_FEAST_REGISTRY: no registry file at {self.feast_registry}")
         if self.model_path is not None and self.model_path.exists() and not self.model_path.is_dir():
             raise ValueError("SCORING_MODEL_PATH must be a bundle directory")
         return self

@@ -33,6 +33,7 @@ from scoring.settings import ScoringSettings
         ({"poll_interval_s": 0}, "greater than 0"),
         ({"log_queue_size": 0}, "greater than or equal to 1"),
         ({"port": 70000}, "less than or equal to 65535"),
+        ({"feast_registry": "/nonexistent/registry.db"}, "SCORING_FEAST_REGISTRY: no registry file"),
     ],
 )
 def test_nonsense_is_refused_at_start(values: dict, message: str) -> None:
