@@ -10,8 +10,11 @@ under "no drift" is estimated from the reference:
   with the live check's statistic, ``W1(rest, stretch) / std(rest)``. Consecutive rows keep the
   autocorrelation and the slow wander that a row-wise bootstrap would average away. The reference
   must therefore be in time order (``aml.bundle_builder.reference_sample`` keeps it so).
-- ``block_rows`` is the window size; when the reference cannot hold two windows, half the reference.
-  A shorter stretch scatters more, so its threshold is larger than the window's: conservative.
+- ``block_rows``: the reference rows that span as long as the live window (:func:`block_rows_for`:
+  a reference sampled from 14 days holds fewer rows per day than a one-day window, and a stretch
+  covering four days would average away the day-to-day wander a one-day window shows), else the
+  window size; at most half the reference. A stretch with fewer rows than the window scatters more,
+  so its threshold is larger than the window's: conservative.
 - **threshold** per column: the ``1 - alpha_column`` quantile of a log-normal fitted to the draws
   (the draws are few and overlapping, so the far tail is extrapolated rather than read off as an
   order statistic), never below the largest draw.
@@ -75,6 +78,15 @@ def sidak(alpha: float, k: int) -> float:
     return 1.0 - (1.0 - alpha) ** (1.0 / max(k, 1))
 
 
+def block_rows_for(
+    window_rows: int, reference_rows: int, window_hours: float | None, reference_hours: float | None
+) -> int:
+    """Reference rows spanning ``window_hours`` when both spans are known, else ``window_rows``."""
+    if window_hours and reference_hours and reference_hours > 0:
+        return max(MIN_BLOCK_ROWS, min(window_rows, round(window_hours * reference_rows / reference_hours)))
+    return window_rows
+
+
 def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 
@@ -111,10 +123,11 @@ def calibrate(
     reference_hash: str,
     false_alarm_probability: float = DEFAULT_FALSE_ALARM_PROBABILITY,
     draws: int = DEFAULT_DRAWS,
+    block_rows: int | None = None,
 ) -> Calibration:
     """Thresholds for checking ``window_rows``-row windows against ``reference`` (rows in time
-    order). Columns that are constant or have too few finite values get no threshold (the check
-    excludes them anyway)."""
+    order), from stretches of ``block_rows`` (default ``window_rows``) consecutive rows. Columns that
+    are constant or have too few finite values get no threshold (the check excludes them anyway)."""
     import pandas as pd
 
     started = time.perf_counter()
@@ -131,7 +144,7 @@ def calibrate(
     medians: dict[str, float] = {}
     block = MIN_BLOCK_ROWS
     for column, values in usable.items():
-        block = max(MIN_BLOCK_ROWS, min(window_rows, len(values) // 2))
+        block = max(MIN_BLOCK_ROWS, min(block_rows or window_rows, len(values) // 2))
         null = null_distances(values, block, draws)
         thresholds[column] = tail_threshold(null, alpha_column)
         medians[column] = float(np.median(null))
@@ -154,7 +167,7 @@ class CalibrationCache:
 
     def __init__(self, max_entries: int = 8) -> None:
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, tuple[str, ...], int, float], Calibration] = {}
+        self._entries: dict[tuple[str, tuple[str, ...], int, int | None, float], Calibration] = {}
         self._lock = threading.Lock()
 
     def get(
@@ -166,8 +179,9 @@ class CalibrationCache:
         reference_hash: str,
         false_alarm_probability: float = DEFAULT_FALSE_ALARM_PROBABILITY,
         draws: int = DEFAULT_DRAWS,
+        block_rows: int | None = None,
     ) -> Calibration:
-        key = (reference_hash, tuple(columns), window_rows, false_alarm_probability)
+        key = (reference_hash, tuple(columns), window_rows, block_rows, false_alarm_probability)
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
@@ -179,6 +193,7 @@ class CalibrationCache:
                 reference_hash=reference_hash,
                 false_alarm_probability=false_alarm_probability,
                 draws=draws,
+                block_rows=block_rows,
             )
             if len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))

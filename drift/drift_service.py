@@ -262,6 +262,7 @@ def build_monitor(
         tail_interval_s=settings.tail_interval_s,
         poll_interval_s=settings.poll_interval_s,
         calibrated=settings.threshold_mode == "calibrated",
+        window_hours=settings.window_hours,
         false_alarm_probability=settings.false_alarm_probability,
         calibration_draws=settings.calibration_draws,
         sustained=KOfN(settings.sustain_k, settings.sustain_n),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from core.bundle import frame_hash
 from core.bundle_source import BundleSource as ReferenceSource
-from drift.calibration import Calibration, CalibrationCache
+from drift.calibration import Calibration, CalibrationCache, block_rows_for
 from drift.detector import (
     DriftCheck,
     DriftConfig,
@@ -52,6 +52,8 @@ class Reference:
     features: tuple[str, ...]
     info: ReferenceInfo
     source_version: str
+    hours: float | None = None
+    """Hours the training rows behind the reference sample span (``BundleMeta.reference_hours``)."""
     scores: np.ndarray | None = None
     """The model's anomaly scores of its own reference rows (prediction drift), when onnxruntime is
     there to compute them."""
@@ -94,6 +96,7 @@ def load_reference(source: ReferenceSource, version: str) -> Reference:
         features=tuple(bundle.meta.features),
         info=info,
         source_version=version,
+        hours=bundle.meta.reference_hours,
         scores=reference_scores(bundle.onnx_path, frame),
     )
 
@@ -155,6 +158,7 @@ class DriftMonitor:
         tail_interval_s: float,
         poll_interval_s: float,
         calibrated: bool = True,
+        window_hours: float | None = None,
         false_alarm_probability: float = 0.01,
         calibration_draws: int = 200,
         sustained: KOfN | None = None,
@@ -183,6 +187,7 @@ class DriftMonitor:
         self.checks_total = 0
         self.loop_errors_total = 0
         self.calibrated = calibrated
+        self.window_hours = window_hours
         self.false_alarm_probability = false_alarm_probability
         self.calibration_draws = calibration_draws
         self.calibrations = CalibrationCache()
@@ -240,9 +245,9 @@ class DriftMonitor:
         scatters more, so its threshold is the larger one."""
         if not self.calibrated:
             return None
-        size = self.tailer.window.max_rows
-        if rows < size:
-            size = max(2 ** max(rows.bit_length() - 1, 0), 2)
+        full = self.tailer.window.max_rows
+        size = full if rows >= full else max(2 ** max(rows.bit_length() - 1, 0), 2)
+        hours = self.window_hours * size / full if self.window_hours else None
         return self.calibrations.get(
             reference.frame,
             reference.features,
@@ -250,6 +255,7 @@ class DriftMonitor:
             reference_hash=reference.info.reference_hash,
             false_alarm_probability=self.false_alarm_probability,
             draws=self.calibration_draws,
+            block_rows=block_rows_for(size, len(reference.frame), hours, reference.hours),
         )
 
     def check_window(self) -> DriftCheck:

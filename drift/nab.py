@@ -108,9 +108,7 @@ def score_file(
     return raw
 
 
-def nab_scores(
-    files: Sequence[tuple[Sequence[float], Sequence[float]]], width: float
-) -> dict[str, RawScore]:
+def nab_scores(files: Sequence[tuple[Sequence[float], Sequence[float]]], width: float) -> dict[str, RawScore]:
     """Per profile, the summed raw scores of ``(changepoints, detections)`` pairs, one per file."""
     out = {}
     for name, profile in PROFILES.items():

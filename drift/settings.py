@@ -61,6 +61,9 @@ class DriftSettings(BaseSettings):
     """The writer's segment size: used only to estimate rows lost to retention."""
     tail_interval_s: float = Field(default=1.0, gt=0, le=3600)
     window_rows: int = Field(default=SIDECAR_WINDOW_ROWS, ge=2, le=1_000_000)
+    window_hours: float | None = Field(default=24.0, gt=0)
+    """Hours of telemetry the full window holds (``window_rows`` / machines for hourly rows):
+    calibration draws reference stretches as long (needs the bundle's ``reference_hours``)."""
     window_seconds: float | None = Field(default=None, gt=0)
     """Also drop rows older than this (by their ``ts``) before the newest row; none by default."""
 

@@ -4,7 +4,8 @@ Two sources, same settings for every file (chosen from principles, never per fil
 
 - **simulator**: a 50-machine fleet; a model bundle trained on 14 healthy days (as the training
   pipeline does: windows near failures left out); then one-day windows (the sidecar's default
-  window) of healthy control days and of the day after each drift scenario's onset. Each window goes
+  window) of 40 control days (failures and repairs included: they are not drift) and of the 5 days
+  after each drift scenario's onset. Each window goes
   through the sidecar's own path: the model's flags, the alerting machines left out
   (``drift.fleet``), the check against the bundle's reference.
 - **SKAB** (``valve1/`` and ``anomaly-free/``): each file's first ``SKAB_REFERENCE_ROWS`` rows are the
@@ -30,7 +31,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from drift.calibration import calibrate
+from drift.calibration import block_rows_for, calibrate
 from drift.detector import DriftConfig, check_drift
 from drift.nab import RawScore, nab_scores
 from drift.sequential import DEFAULT_K, DEFAULT_N, KOfN
@@ -44,7 +45,9 @@ SKAB_STRIDE_ROWS: Final = 5
 SKAB_NAB_WINDOW_S: Final = 60.0
 SIM_MACHINES: Final = 50
 SIM_REFERENCE_DAYS: Final = 14
-SIM_CONTROL_DAYS: Final = 20
+SIM_CONTROL_DAYS: Final = 40
+SIM_SHIFT_DAYS: Final = 5
+"""Days after each scenario's onset checked as shifts (from 0.3 d on: every ramp is over by then)."""
 SIM_SEED: Final = 1
 FIXED = DriftConfig(threshold=SIDECAR_THRESHOLD, drift_share=SIDECAR_DRIFT_SHARE, engine="scipy")
 CALIBRATED = DriftConfig(engine="scipy")
@@ -129,7 +132,9 @@ def skab_windows(files: Sequence[Path], by_folder: dict[str, dict[str, Rates]]) 
                 continue  # mixed: neither a control nor a shift
             window = frame.iloc[start : start + SKAB_WINDOW_ROWS]
             for method in METHODS:
-                rates[method].add(bool(labels.all()), _verdict(method, reference, window, columns, calibration))
+                rates[method].add(
+                    bool(labels.all()), _verdict(method, reference, window, columns, calibration)
+                )
 
 
 def skab_onsets(
@@ -180,7 +185,9 @@ def skab_changepoints(files: Sequence[Path]) -> dict[str, dict[str, RawScore]]:
 # --- simulator ---------------------------------------------------------------------------------------
 
 
-def _sim_windows(drift: object, days: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def _sim_windows(
+    drift: object, days: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
     from core.contract import EVENT_TIMESTAMP
     from features.aggregate import aggregate_windows
     from simulator.fleet import FleetConfig, FleetSimulator
@@ -230,7 +237,13 @@ def simulator_windows(work: Path, rates: dict[str, Rates], progress: Callable[[s
     reference = bundle.load_reference()
     session = ort.InferenceSession(str(bundle.onnx_path), providers=["CPUExecutionProvider"])
     window_rows = SIM_MACHINES * 24
-    calibration = calibrate(reference, columns, window_rows, reference_hash=bundle.meta.reference_hash)
+    calibration = calibrate(
+        reference,
+        columns,
+        window_rows,
+        reference_hash=bundle.meta.reference_hash,
+        block_rows=block_rows_for(window_rows, len(reference), 24.0, bundle.meta.reference_hours),
+    )
 
     def verdicts(window: pd.DataFrame) -> dict[str, bool]:
         x = window[columns].to_numpy(dtype=np.float32)
@@ -248,7 +261,8 @@ def simulator_windows(work: Path, rates: dict[str, Rates], progress: Callable[[s
             leave_out=frozenset() if fleet.fleet_drift else frozenset(fleet.alerting),
         )
         return {
-            m: _verdict(m, reference, frame, columns, calibration) or (m == "calibrated" and fleet.fleet_drift)
+            m: _verdict(m, reference, frame, columns, calibration)
+            or (m == "calibrated" and fleet.fleet_drift)
             for m in METHODS
         }
 
@@ -257,8 +271,8 @@ def simulator_windows(work: Path, rates: dict[str, Rates], progress: Callable[[s
             rates[method].add(False, alarm)
     for scenario in DriftScenario:
         progress(f"simulating {scenario}")
-        drifted, _, _, _ = _sim_windows(scenario, SIM_REFERENCE_DAYS + 1.5)
-        for day in _days(drifted, SIM_REFERENCE_DAYS + 0.3, 1):
+        drifted, _, _, _ = _sim_windows(scenario, SIM_REFERENCE_DAYS + SIM_SHIFT_DAYS + 0.5)
+        for day in _days(drifted, SIM_REFERENCE_DAYS + 0.3, SIM_SHIFT_DAYS):
             for method, alarm in verdicts(day).items():
                 rates[method].add(True, alarm)
 
@@ -277,4 +291,3 @@ def evaluate(
         progress("SKAB changepoints")
         out.nab = skab_changepoints([f for f in files if f.parent.name == "valve1"])
     return out
-
