@@ -10,6 +10,12 @@ the preceding window in that window's lengths (so between 0 and -A_fp), or ``-A_
 window. Each window without a detection costs ``A_fn``. The raw score is normalised between the null
 detector (no detections, ``-A_fn`` per window) and the perfect one (a detection at every changepoint):
 ``100 * (S - S_null) / (S_perfect - S_null)``; over many files the raw scores are summed first.
+
+SKAB's leaderboard is computed with its own variant (``tsad``'s ``scale_func="improved"``, the only one
+it ships): inside a window the first detection earns ``A_tp`` at the changepoint falling to ``-A_fp``
+at the window's end along ``tanh`` over ``[-pi/2, pi/2]``; every false positive costs the full
+``A_fp``; the perfect detector earns ``A_tp`` per window. ``scale="skab"`` computes that one, so
+figures compare with SKAB's table.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
+
+Scale = Literal["nab", "skab"]
 
 
 @dataclass(frozen=True)
@@ -75,14 +83,25 @@ def windows(changepoints: Sequence[float], width: float) -> list[tuple[float, fl
     return out
 
 
+def skab_tp(relative: float, profile: Profile) -> float:
+    """SKAB's in-window score at ``relative`` position (0 at the changepoint, 1 at the window end)."""
+    x = -math.pi / 2 + math.pi * min(max(relative, 0.0), 1.0)
+    half = (profile.tp + profile.fp) / 2
+    return half * -math.tanh(x) / math.tanh(math.pi / 2) + half - profile.fp
+
+
 def score_file(
-    changepoints: Sequence[float], detections: Sequence[float], width: float, profile: Profile
+    changepoints: Sequence[float],
+    detections: Sequence[float],
+    width: float,
+    profile: Profile,
+    scale: Scale = "nab",
 ) -> RawScore:
     """Raw NAB score of one file (times in seconds, any origin)."""
     wins = windows(changepoints, width)
     raw = RawScore()
     raw.null = -profile.fn * len(wins)
-    raw.perfect = profile.tp * sigmoid(-1.0) * len(wins)
+    raw.perfect = profile.tp * (sigmoid(-1.0) if scale == "nab" else 1.0) * len(wins)
     first: dict[int, float] = {}
     for t in sorted(detections):
         inside = next((i for i, (s, e) in enumerate(wins) if s <= t <= e), None)
@@ -91,7 +110,7 @@ def score_file(
             continue
         before = [i for i, (_, e) in enumerate(wins) if e < t]
         raw.false_positives += 1
-        if not before:
+        if not before or scale == "skab":
             raw.score -= profile.fp
         else:
             s, e = wins[before[-1]]
@@ -100,7 +119,7 @@ def score_file(
     for i, (s, e) in enumerate(wins):
         if i in first:
             y = (first[i] - e) / (e - s) if e > s else -1.0
-            raw.score += profile.tp * sigmoid(y)
+            raw.score += profile.tp * sigmoid(y) if scale == "nab" else skab_tp(1.0 + y, profile)
             raw.detected += 1
         else:
             raw.score -= profile.fn
@@ -108,12 +127,14 @@ def score_file(
     return raw
 
 
-def nab_scores(files: Sequence[tuple[Sequence[float], Sequence[float]]], width: float) -> dict[str, RawScore]:
+def nab_scores(
+    files: Sequence[tuple[Sequence[float], Sequence[float]]], width: float, scale: Scale = "nab"
+) -> dict[str, RawScore]:
     """Per profile, the summed raw scores of ``(changepoints, detections)`` pairs, one per file."""
     out = {}
     for name, profile in PROFILES.items():
         total = RawScore()
         for cps, dets in files:
-            total.add(score_file(cps, dets, width, profile))
+            total.add(score_file(cps, dets, width, profile, scale))
         out[name] = total
     return out

@@ -100,14 +100,17 @@ def register(app: typer.Typer) -> None:
                 f"SKAB valve1 changepoints, NAB with a {SKAB_NAB_WINDOW_S:g} s window right of each "
                 f"changepoint ({SKAB_WINDOW_ROWS}-row windows):",
                 "",
-                "| method | NAB standard | NAB low FP | NAB low FN | detected | missed | false positives |",
-                "|---|---|---|---|---|---|---|",
+                "| method | scoring | NAB standard | NAB low FP | NAB low FN | found | missed | false pos. |",
+                "|---|---|---|---|---|---|---|---|",
             ]
-            for method, profiles in result.nab.items():
-                std = profiles["standard"]
-                scores = " | ".join(f"{profiles[p].normalised:.2f}" for p in ("standard", "low_fp", "low_fn"))
-                counts = f"{std.detected} | {std.missed} | {std.false_positives}"
-                lines.append(f"| {method} | {scores} | {counts} |")
+            for scoring, table in (("NAB", result.nab), ("SKAB (tsad)", result.nab_skab)):
+                for method, profiles in table.items():
+                    std = profiles["standard"]
+                    scores = " | ".join(
+                        f"{profiles[p].normalised:.2f}" for p in ("standard", "low_fp", "low_fn")
+                    )
+                    counts = f"{std.detected} | {std.missed} | {std.false_positives}"
+                    lines.append(f"| {method} | {scoring} | {scores} | {counts} |")
         typer.echo("\n".join(lines))
 
     app.add_typer(evaluate, name="eval")

@@ -83,7 +83,9 @@ class Evaluation:
     windows: dict[str, dict[str, Rates]] = field(default_factory=dict)
     """source -> method -> rates."""
     nab: dict[str, dict[str, RawScore]] = field(default_factory=dict)
-    """method -> profile -> score."""
+    """method -> profile -> score (published NAB scoring)."""
+    nab_skab: dict[str, dict[str, RawScore]] = field(default_factory=dict)
+    """The same detections with SKAB's leaderboard scoring (``drift.nab``, ``scale="skab"``)."""
 
 
 def _verdict(
@@ -170,7 +172,9 @@ def skab_onsets(
     return onsets
 
 
-def skab_changepoints(files: Sequence[Path]) -> dict[str, dict[str, RawScore]]:
+def skab_changepoints(
+    files: Sequence[Path],
+) -> tuple[dict[str, dict[str, RawScore]], dict[str, dict[str, RawScore]]]:
     pairs: dict[str, list[tuple[list[float], list[float]]]] = {m: [] for m in METHODS}
     for path in files:
         frame, _, changepoint, times = read_skab(path)
@@ -179,7 +183,10 @@ def skab_changepoints(files: Sequence[Path]) -> dict[str, dict[str, RawScore]]:
         cps = [float(t) for t in times[changepoint]]
         for method in METHODS:
             pairs[method].append((cps, skab_onsets(frame, times, method)))
-    return {m: nab_scores(p, SKAB_NAB_WINDOW_S) for m, p in pairs.items()}
+    return (
+        {m: nab_scores(p, SKAB_NAB_WINDOW_S) for m, p in pairs.items()},
+        {m: nab_scores(p, SKAB_NAB_WINDOW_S, "skab") for m, p in pairs.items()},
+    )
 
 
 # --- simulator ---------------------------------------------------------------------------------------
@@ -289,5 +296,5 @@ def evaluate(
         progress(f"SKAB windows ({len(files)} files)")
         skab_windows(files, out.windows)
         progress("SKAB changepoints")
-        out.nab = skab_changepoints([f for f in files if f.parent.name == "valve1"])
+        out.nab, out.nab_skab = skab_changepoints([f for f in files if f.parent.name == "valve1"])
     return out
