@@ -21,7 +21,7 @@ from core.bundle import REGISTERED_MODEL_NAME
 from core.inference_log import DEFAULT_SEGMENT_BYTES
 from core.layout import DataLayout
 from drift.calibration import DEFAULT_DRAWS, DEFAULT_FALSE_ALARM_PROBABILITY
-from drift.detector import DEFAULT_MIN_ROWS, DriftConfig
+from drift.detector import DEFAULT_MIN_ROWS, DriftConfig, Engine
 from drift.fleet import DEFAULT_FLEET_SHARE, DEFAULT_MACHINE_ALERT_SHARE
 from drift.sequential import DEFAULT_K, DEFAULT_N
 
@@ -95,7 +95,7 @@ class DriftSettings(BaseSettings):
     """Above this share of flagged rows the change is fleet-wide (drift, not a few failing machines):
     every row is compared."""
     min_rows: int = Field(default=DEFAULT_MIN_ROWS, ge=2)
-    engine: Literal["evidently", "scipy"] = "evidently"
+    engine: Engine = "evidently"
     """``scipy``: the same scores and verdicts without Evidently's snapshot (no HTML report)."""
     max_request_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     """Rows per side (``reference``, ``current``) in a ``POST /drift`` body."""

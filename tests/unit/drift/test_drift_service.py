@@ -242,3 +242,49 @@ def test_oversized_body_is_413(layout: DataLayout, source: SwitchableSource) -> 
 def test_settings_refuse_a_window_that_can_never_reach_a_verdict() -> None:
     with pytest.raises(ValueError, match="DRIFT_MIN_ROWS"):
         DriftSettings(window_rows=10, min_rows=50)
+
+
+def _log_fleet(
+    layout: DataLayout, rng: np.random.Generator, failing: set[str], machines: int = 20, hours: int = 25
+) -> None:
+    """``hours`` rows per machine; the failing machines' rows are shifted, 4 in 5 flagged by the model."""
+    layout.inference_log_dir.mkdir(parents=True, exist_ok=True)
+    with (layout.inference_log_dir / segment_name(1)).open("ab") as fh:
+        for h in range(hours):
+            for m in range(machines):
+                machine = f"M{m:03d}"
+                bad = machine in failing
+                shifted = rng.normal(10.0, 2.0, len(COLS)) + (6.0 if bad else 0.0)
+                values = dict(zip(COLS, shifted.tolist(), strict=True))
+                record = {
+                    "ts": 1_700_000_000.0 + h * 3600 + m,
+                    "model_version": "1",
+                    "features": values,
+                    "anomaly_score": 0.9 if bad else 0.3,
+                    "is_anomaly": bad and h % 5 != 0,
+                    "machine_id": machine,
+                }
+                fh.write((json.dumps(record) + "\n").encode())
+
+
+def test_failing_machines_are_faults_and_do_not_raise_the_fleet_verdict(
+    client: TestClient, layout: DataLayout, rng: np.random.Generator
+) -> None:
+    _log_fleet(layout, rng, failing={"M003", "M011"})
+    answer = client.post("/drift", json={}).json()
+    assert answer["fleet"]["alerting"] == ["M003", "M011"] and answer["fleet"]["fleet_drift"] is False
+    assert answer["window"]["anomalies_excluded"] == 2 * 25  # flagged or not: a failing machine's rows
+    assert answer["check_drift_detected"] is False and answer["drift_detected"] is False
+    assert _metric(client, "predmaint_faults_suspected") == 2.0
+    assert _metric(client, "predmaint_alerting_machines_share", {"machine_type": "unknown"}) == 0.1
+    assert _metric(client, "predmaint_drift_check_detected") == 0.0
+
+
+def test_most_machines_alerting_is_fleet_drift(
+    client: TestClient, layout: DataLayout, rng: np.random.Generator
+) -> None:
+    _log_fleet(layout, rng, failing={f"M{m:03d}" for m in range(12)})
+    answer = client.post("/drift", json={}).json()
+    assert answer["fleet"]["fleet_drift"] is True and answer["fleet"]["faults_suspected"] == 0
+    assert answer["check_drift_detected"] is True
+    assert _metric(client, "predmaint_faults_suspected") == 0.0
