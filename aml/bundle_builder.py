@@ -31,18 +31,31 @@ from core.bundle import (
     load_bundle,
     write_meta,
 )
-from core.contract import MODEL_FEATURES
+from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
 
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
 
 
+REFERENCE_HOURS_ATTR = "predmaint_reference_hours"
+
+
 def reference_sample(frame: pd.DataFrame, features: Sequence[str], rows: int, seed: int) -> pd.DataFrame:
-    """A fixed-size (``min(rows, len(frame))``), seeded, order-preserving sample of the inputs."""
+    """A fixed-size (``min(rows, len(frame))``), seeded sample of the inputs in time order (by
+    ``EVENT_TIMESTAMP`` when the frame has it, else in the frame's order): drift calibration draws
+    stretches of consecutive rows from it. The hours the frame spans go to ``attrs``, for the
+    bundle's metadata."""
+    hours = None
+    if EVENT_TIMESTAMP in frame.columns:
+        frame = frame.sort_values(EVENT_TIMESTAMP, kind="stable")
+        ts = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True)
+        hours = (ts.max() - ts.min()).total_seconds() / 3600.0 + 1.0 if len(ts) else None  # hourly rows
     x = frame[list(features)].astype("float64").reset_index(drop=True)
     if len(x) > rows:
         picked = np.sort(np.random.default_rng(seed).choice(len(x), size=rows, replace=False))
         x = x.iloc[picked].reset_index(drop=True)
+    if hours is not None:
+        x.attrs[REFERENCE_HOURS_ATTR] = float(hours)
     return x
 
 
@@ -105,6 +118,7 @@ def write_bundle(
         threshold_quantile=float(threshold_quantile),
         reference_hash=frame_hash(reference),
         reference_rows=len(reference),
+        reference_hours=reference.attrs.get(REFERENCE_HOURS_ATTR),
         version=version,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )

@@ -53,6 +53,10 @@ class BundleMeta(BaseModel):
     reference_hash: str
     """``sha256:<hex>`` of the reference sample, see :func:`frame_hash`."""
     reference_rows: int
+    reference_hours: float | None = None
+    """Hours spanned by the training rows the reference sample was drawn from (in time order);
+    ``None`` when unknown (bundles written before it was recorded). Drift calibration uses it to
+    draw reference stretches that span as long as the live window (``drift.calibration``)."""
     version: str
     """Content version stamped at training time (run id); the registry version may differ."""
     trained_at: str

@@ -38,9 +38,13 @@ from core.bundle_source import BundleSource as ReferenceSource
 from core.bundle_source import PathSource, RegistrySource
 from core.contract import FieldError, describe_errors
 from core.layout import DataLayout
+from drift import metric_names as names
+from drift.calibration import calibrate
 from drift.detector import DriftCheck, ReferenceInfo, check_drift, window_info
 from drift.errors import BodyTooLarge, DriftError, InvalidDriftRequest, NoReport
+from drift.fleet import read_machine_types
 from drift.monitor import DriftMonitor
+from drift.sequential import KOfN
 from drift.settings import DriftSettings
 from drift.tailer import LogTailer, SlidingWindow
 
@@ -91,10 +95,69 @@ class DriftCollector:
                 score.add_metric([feature], column.score)
         yield score
         yield GaugeMetricFamily(
-            "predmaint_drift_detected",
-            "1 when the latest check found dataset drift, 0 otherwise (also when it had no verdict)",
+            names.DRIFT_DETECTED,
+            "1 while fleet drift is sustained (k of the last n calibrated steps drifted), 0 otherwise; "
+            "the retrain alert's input",
             value=1.0 if result is not None and result.drift_detected else 0.0,
         )
+        yield GaugeMetricFamily(
+            names.DRIFT_CHECK_DETECTED,
+            "1 when the latest single check found fleet drift (calibrated input drift or fleet-wide "
+            "alerts), 0 otherwise",
+            value=1.0 if result is not None and result.check_drift_detected else 0.0,
+        )
+        fleet = result.fleet if result is not None else None
+        faults = GaugeMetricFamily(
+            names.FAULTS_SUSPECTED, "Machines alerting in the window while the fleet did not move"
+        )
+        alerting = GaugeMetricFamily(
+            names.ALERTING_MACHINES_SHARE,
+            "Share of each machine type's machines alerting in the window (0-1)",
+            labels=[names.MACHINE_TYPE_LABEL],
+        )
+        prediction = GaugeMetricFamily(
+            names.PREDICTION_DRIFT_SCORE,
+            "Normalised Wasserstein distance of each machine type's anomaly scores from the reference's",
+            labels=[names.MACHINE_TYPE_LABEL],
+        )
+        if fleet is not None:
+            faults.add_metric([], fleet.faults_suspected)
+            for kind, signals in fleet.by_type.items():
+                alerting.add_metric([kind], signals.alerting_share)
+                if signals.prediction_drift_score is not None:
+                    prediction.add_metric([kind], signals.prediction_drift_score)
+        yield faults
+        yield alerting
+        yield prediction
+        threshold = GaugeMetricFamily(
+            names.DRIFT_THRESHOLD,
+            "Threshold of each feature in the latest check (calibrated from the reference, or fixed)",
+            labels=[names.COLUMN_LABEL],
+        )
+        if result is not None:
+            for feature, column in result.columns.items():
+                threshold.add_metric([feature], column.threshold)
+        yield threshold
+        calibration = result.calibration if result is not None else None
+        fap = GaugeMetricFamily(
+            names.DRIFT_FALSE_ALARM_PROBABILITY,
+            "Calibrated probability that one check of a normal window is called drift",
+        )
+        seconds = GaugeMetricFamily(
+            names.DRIFT_CALIBRATION_SECONDS, "Wall time of the calibration the latest check used"
+        )
+        if calibration is not None:
+            fap.add_metric([], calibration.false_alarm_probability)
+            seconds.add_metric([], calibration.duration_s)
+        yield fap
+        yield seconds
+        arl0 = GaugeMetricFamily(
+            names.DRIFT_SUSTAINED_ARL0_STEPS,
+            "Expected steps between false alarms of the sustained verdict (independent steps)",
+        )
+        if result is not None and result.sequential is not None:
+            arl0.add_metric([], result.sequential.arl0_steps)
+        yield arl0
         yield GaugeMetricFamily(
             "predmaint_drift_verdict",
             "1 when the latest check reached a verdict, 0 when it could not (see GET /drift reason)",
@@ -198,6 +261,15 @@ def build_monitor(
         check_interval_s=settings.check_interval_s,
         tail_interval_s=settings.tail_interval_s,
         poll_interval_s=settings.poll_interval_s,
+        calibrated=settings.threshold_mode == "calibrated",
+        window_hours=settings.window_hours,
+        false_alarm_probability=settings.false_alarm_probability,
+        calibration_draws=settings.calibration_draws,
+        sustained=KOfN(settings.sustain_k, settings.sustain_n),
+        step_rows=settings.resolved_step_rows,
+        machine_types=read_machine_types(settings.machine_types_path),
+        machine_alert_share=settings.machine_alert_share,
+        fleet_share=settings.fleet_share,
     )
 
 
@@ -341,8 +413,27 @@ def create_app(
             rows=len(reference),
             source="request",
         )
+        # Ad hoc: calibrated on the reference given, for this window size, the same way as the
+        # sidecar's own (rows in the order sent; not cached: the reference is new each time).
+        calibration = (
+            calibrate(
+                reference[numeric],
+                numeric,
+                len(current),
+                reference_hash=info.reference_hash,
+                false_alarm_probability=monitor.false_alarm_probability,
+                draws=monitor.calibration_draws,
+            )
+            if monitor.calibrated and numeric
+            else None
+        )
         check = check_drift(
-            reference, current, config=monitor.config, reference_info=info, window=window_info(current)
+            reference,
+            current,
+            config=monitor.config,
+            reference_info=info,
+            window=window_info(current),
+            calibration=calibration,
         )
         return _answer(check)
 

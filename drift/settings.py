@@ -20,18 +20,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.bundle import REGISTERED_MODEL_NAME
 from core.inference_log import DEFAULT_SEGMENT_BYTES
 from core.layout import DataLayout
-from drift.detector import DEFAULT_MIN_ROWS, DriftConfig
+from drift.calibration import DEFAULT_DRAWS, DEFAULT_FALSE_ALARM_PROBABILITY
+from drift.detector import DEFAULT_MIN_ROWS, DriftConfig, Engine
+from drift.fleet import DEFAULT_FLEET_SHARE, DEFAULT_MACHINE_ALERT_SHARE
+from drift.sequential import DEFAULT_K, DEFAULT_N
 
 SIDECAR_THRESHOLD: Final = 0.2
 SIDECAR_DRIFT_SHARE: Final = 0.25
+"""The fixed rule (``DRIFT_THRESHOLD_MODE=fixed``), kept for comparison: on real recordings it flags
+normal operation (issue 14); the default is the calibrated rule."""
 SIDECAR_WINDOW_ROWS: Final = 1_200
-"""Calibrated on the simulator (tests/integration/drift/test_drift_on_simulator.py): hourly windows of
-a 50-machine fleet, a 24 h window (1,200 rows) so the daily load and temperature cycle averages out,
-rows the model flags left out (a few failing machines otherwise move the vibration features' tails
-by 0.3-0.9 reference std). Healthy control windows then score at most ~0.15 per feature (the slow
-weather swing on temperature), each drift scenario moves at least two features by >= 0.5. Evidently's
-defaults (0.1, share 0.5) would miss the vibration recalibration (3 of 8 features) and alarm on the
-weather. ``predmaint drift compare`` and ad-hoc ``POST /drift`` keep Evidently's defaults."""
+"""One day of hourly rows of a 50-machine fleet: a whole day, so every hour of the daily load and
+temperature cycle weighs the same in the window as in a reference trained on whole days. Set it to
+machines x 24 for another fleet size."""
 
 
 class DriftSettings(BaseSettings):
@@ -60,13 +61,33 @@ class DriftSettings(BaseSettings):
     """The writer's segment size: used only to estimate rows lost to retention."""
     tail_interval_s: float = Field(default=1.0, gt=0, le=3600)
     window_rows: int = Field(default=SIDECAR_WINDOW_ROWS, ge=2, le=1_000_000)
+    window_hours: float | None = Field(default=24.0, gt=0)
+    """Hours of telemetry the full window holds (``window_rows`` / machines for hourly rows):
+    calibration draws reference stretches as long (needs the bundle's ``reference_hours``)."""
     window_seconds: float | None = Field(default=None, gt=0)
     """Also drop rows older than this (by their ``ts``) before the newest row; none by default."""
 
     # --- checks ------------------------------------------------------------------------------------
     check_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    threshold_mode: Literal["calibrated", "fixed"] = "calibrated"
+    """``calibrated``: per-column thresholds from the reference (``drift.calibration``);
+    ``fixed``: ``threshold`` and ``drift_share`` below (the pre-calibration rule)."""
+    false_alarm_probability: float = Field(default=DEFAULT_FALSE_ALARM_PROBABILITY, gt=0, lt=0.5)
+    """Calibrated per-check probability that a window of normal operation is called drift."""
+    calibration_draws: int = Field(default=DEFAULT_DRAWS, ge=20, le=10_000)
+    sustain_k: int = Field(default=DEFAULT_K, ge=1, le=12)
+    sustain_n: int = Field(default=DEFAULT_N, ge=1, le=12)
+    """The sustained verdict (``predmaint_drift_detected``): ``sustain_k`` of the last ``sustain_n``
+    steps drifted (``drift.sequential``)."""
+    step_rows: int | None = Field(default=None, ge=1)
+    """New rows between two steps of the sustained verdict; default the window (disjoint windows)."""
+    machine_types_path: str | None = None
+    """CSV or parquet with ``machine_id, machine_type`` for the per-type signals; unknown otherwise."""
+    machine_alert_share: float = Field(default=DEFAULT_MACHINE_ALERT_SHARE, gt=0, le=1)
+    fleet_share: float = Field(default=DEFAULT_FLEET_SHARE, gt=0, le=1)
+    """Alerting machines (of the fleet, or of one type) from which the change is fleet drift."""
     threshold: float = Field(default=SIDECAR_THRESHOLD, gt=0)
-    """Per-column normalised Wasserstein distance at or above which a column has drifted."""
+    """Fixed mode: normalised Wasserstein distance at or above which a column has drifted."""
     drift_share: float = Field(default=SIDECAR_DRIFT_SHARE, gt=0, le=1)
     exclude_anomalies: bool = True
     """Leave rows the serving model flagged out of the window check: failures are not drift."""
@@ -74,7 +95,7 @@ class DriftSettings(BaseSettings):
     """Above this share of flagged rows the change is fleet-wide (drift, not a few failing machines):
     every row is compared."""
     min_rows: int = Field(default=DEFAULT_MIN_ROWS, ge=2)
-    engine: Literal["evidently", "scipy"] = "evidently"
+    engine: Engine = "evidently"
     """``scipy``: the same scores and verdicts without Evidently's snapshot (no HTML report)."""
     max_request_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     """Rows per side (``reference``, ``current``) in a ``POST /drift`` body."""
@@ -101,7 +122,13 @@ class DriftSettings(BaseSettings):
                 f"DRIFT_MIN_ROWS ({self.min_rows}) is larger than DRIFT_WINDOW_ROWS ({self.window_rows}): "
                 "no check could ever reach a verdict"
             )
+        if self.sustain_k > self.sustain_n:
+            raise ValueError(f"DRIFT_SUSTAIN_K ({self.sustain_k}) exceeds DRIFT_SUSTAIN_N ({self.sustain_n})")
         return self
+
+    @property
+    def resolved_step_rows(self) -> int:
+        return self.step_rows or self.window_rows
 
     @property
     def drift_config(self) -> DriftConfig:

@@ -65,6 +65,8 @@ class Row:
     values: tuple[float, ...]
     is_anomaly: bool = False
     """The serving model flagged this row (see ``drift.monitor.select_rows``)."""
+    anomaly_score: float = math.nan
+    machine_id: str | None = None
 
 
 class SlidingWindow:
@@ -127,6 +129,15 @@ class SlidingWindow:
         frame = pd.DataFrame([r.values for r in rows], columns=list(self.columns), dtype="float64")
         return frame, [r.ts for r in rows], [r.is_anomaly for r in rows]
 
+    def snapshot_rows(self) -> tuple[Any, list[Row]]:
+        """The window as a DataFrame (``columns``) and its rows (flags, scores, machine ids)."""
+        import pandas as pd
+
+        with self._lock:
+            rows = list(self._rows)
+        frame = pd.DataFrame([r.values for r in rows], columns=list(self.columns), dtype="float64")
+        return frame, rows
+
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
@@ -140,6 +151,11 @@ def parse_line(line: bytes, columns: Sequence[str]) -> Row | None:
         ts = float(record["ts"])
         version = str(record.get("model_version", ""))
         flagged = record.get("is_anomaly") is True
+        raw_score = record.get("anomaly_score")
+        numeric = isinstance(raw_score, int | float) and not isinstance(raw_score, bool)
+        score = float(raw_score) if numeric else math.nan
+        raw_id = record.get("machine_id")
+        machine = str(raw_id) if isinstance(raw_id, str) and raw_id else None
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     if not isinstance(features, dict):
@@ -148,7 +164,14 @@ def parse_line(line: bytes, columns: Sequence[str]) -> Row | None:
     for name in columns:
         v = features.get(name)
         values.append(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan)
-    return Row(ts=ts, model_version=version, values=tuple(values), is_anomaly=flagged)
+    return Row(
+        ts=ts,
+        model_version=version,
+        values=tuple(values),
+        is_anomaly=flagged,
+        anomaly_score=score,
+        machine_id=machine,
+    )
 
 
 class LogTailer:

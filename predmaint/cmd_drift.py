@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from drift.calibration import DEFAULT_FALSE_ALARM_PROBABILITY
 from predmaint.console import console, fail
 
 drift_app = typer.Typer(help="Data drift: the sidecar and ad-hoc comparisons.", no_args_is_help=True)
@@ -64,9 +65,22 @@ def compare(
     columns: Annotated[
         str | None, typer.Option(help="comma-separated columns [default: every numeric column]")
     ] = None,
-    threshold: Annotated[float, typer.Option(help="per-column normalised Wasserstein threshold")] = 0.1,
+    fixed: Annotated[
+        bool,
+        typer.Option(
+            "--fixed",
+            help="use one fixed --threshold and --drift-share instead of thresholds calibrated on the "
+            "reference (its rows in time order)",
+        ),
+    ] = False,
+    false_alarm_probability: Annotated[
+        float, typer.Option(help="calibrated: per-check false-alarm probability of the dataset verdict")
+    ] = DEFAULT_FALSE_ALARM_PROBABILITY,
+    threshold: Annotated[
+        float, typer.Option(help="--fixed: per-column normalised Wasserstein threshold")
+    ] = 0.1,
     drift_share: Annotated[
-        float, typer.Option(help="share of drifted columns that means dataset drift")
+        float, typer.Option(help="--fixed: share of drifted columns that means dataset drift")
     ] = 0.5,
     min_rows: Annotated[int, typer.Option(help="rows (finite values) needed per side and column")] = 50,
     html: Annotated[Path | None, typer.Option(help="also write the Evidently HTML report here")] = None,
@@ -74,11 +88,14 @@ def compare(
         bool, typer.Option("--json", help="print the result as JSON instead of a table")
     ] = False,
 ) -> None:
-    """Compare two datasets with Evidently (normalised Wasserstein) and print each column's score."""
+    """Compare two datasets with Evidently (normalised Wasserstein) and print each column's score.
+    Thresholds are calibrated on the reference for the current dataset's size by default."""
     import pandas as pd
     from pydantic import ValidationError
     from rich.table import Table
 
+    from core.bundle import frame_hash
+    from drift.calibration import calibrate
     from drift.detector import DriftConfig, ReferenceInfo, check_drift
 
     try:
@@ -89,6 +106,16 @@ def compare(
     ref, cur = _read(reference), _read(current)
     assert isinstance(ref, pd.DataFrame) and isinstance(cur, pd.DataFrame)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    numeric = cols or [str(c) for c in ref.select_dtypes(include="number").columns]
+    digest = frame_hash(ref[[c for c in numeric if c in ref.columns]])
+    calibration = None
+    if not fixed:
+        if not 0 < false_alarm_probability < 0.5:
+            fail("--false-alarm-probability must lie in (0, 0.5)")
+        with console.status("calibrating on the reference ..."):
+            calibration = calibrate(
+                ref, numeric, len(cur), reference_hash=digest, false_alarm_probability=false_alarm_probability
+            )
     with console.status("running Evidently ..."):
         check = check_drift(
             ref,
@@ -96,8 +123,9 @@ def compare(
             columns=cols,
             config=config,
             reference_info=ReferenceInfo(
-                model_version=None, reference_hash="", rows=len(ref), source=str(reference)
+                model_version=None, reference_hash=digest, rows=len(ref), source=str(reference)
             ),
+            calibration=calibration,
         )
     result = check.result
     if json_out:
@@ -110,7 +138,7 @@ def compare(
             table.add_row(
                 name,
                 f"{col.score:.4f}",
-                f"{col.threshold:g}",
+                f"{col.threshold:.4g}",
                 "[red]yes[/]" if col.drifted else "no",
                 str(col.reference_rows),
                 str(col.current_rows),
@@ -123,9 +151,14 @@ def compare(
             out.print(f"[dim]{name} excluded: {why}[/]")
         if result.status == "ok":
             verdict = "[bold red]DRIFT[/]" if result.drift_detected else "[bold green]no drift[/]"
+            rule = (
+                f"any column at or above its threshold calibrated for p = "
+                f"{result.calibration.false_alarm_probability:g} per check"
+                if result.calibration is not None
+                else f"dataset drift at >= {result.drift_share:.0%}"
+            )
             out.print(
-                f"{verdict}: {result.drifted_share:.0%} of {len(result.columns)} columns drifted "
-                f"(dataset drift at >= {result.drift_share:.0%})"
+                f"{verdict}: {result.drifted_share:.0%} of {len(result.columns)} columns drifted ({rule})"
             )
         else:
             out.print(f"[yellow]no verdict[/]: {result.reason}")

@@ -1,4 +1,6 @@
-"""``predmaint eval skab``: SKAB's protocol, our detector next to SKAB's baseline, in one run."""
+"""``predmaint eval skab``: SKAB's protocol, our detector next to SKAB's baseline, in one run.
+``predmaint eval drift``: the drift verdicts (calibrated next to the fixed rule) on the simulator and
+on SKAB (see :mod:`predmaint.eval_drift`)."""
 
 from __future__ import annotations
 
@@ -54,5 +56,61 @@ def register(app: typer.Typer) -> None:
             f"ours: window {cfg.window} rows {list(cfg.stats)}, {cfg.n_estimators} trees, threshold = "
             f"q{cfg.threshold_quantile} of training scores, {SKAB_ALERT_K} consecutive; same for every file"
         )
+
+    @evaluate.command("drift")
+    def drift(
+        data: Annotated[
+            Path | None,
+            typer.Option(
+                "--data", help="SKAB data folder (with valve1/ and anomaly-free/); skipped if absent"
+            ),
+        ] = Path("../shared/data/skab/data"),
+        simulator: Annotated[
+            bool, typer.Option(help="also run the simulator's scenarios and controls")
+        ] = True,
+    ) -> None:
+        """False-alarm rate, detection rate and SKAB NAB scores of the calibrated drift verdict, next
+        to the fixed-threshold rule, in one run."""
+        import tempfile
+
+        from predmaint.eval_drift import SKAB_NAB_WINDOW_S, SKAB_WINDOW_ROWS, evaluate
+
+        skab = data if data is not None and data.is_dir() else None
+        if skab is None and not simulator:
+            fail(f"{data} is not a folder and --no-simulator was given: nothing to evaluate")
+        if skab is None:
+            console.print(f"[yellow]{data} not found: SKAB skipped[/]")
+        with (
+            tempfile.TemporaryDirectory(prefix="predmaint-eval-drift-") as work,
+            console.status("evaluating ...") as status,
+        ):
+            result = evaluate(skab, Path(work), lambda step: status.update(step), simulator=simulator)
+        lines = [
+            "| data | method | false alarms (controls) | detected (shifts) |",
+            "|---|---|---|---|",
+        ]
+        for source, methods in result.windows.items():
+            for method, r in methods.items():
+                fa = f"{r.false_alarms}/{r.controls} = {100 * r.false_alarm_rate:.1f} %"
+                dr = f"{r.detected}/{r.shifts} = {100 * r.detection_rate:.1f} %"
+                lines.append(f"| {source} | {method} | {fa} | {dr} |")
+        if result.nab:
+            lines += [
+                "",
+                f"SKAB valve1 changepoints, NAB with a {SKAB_NAB_WINDOW_S:g} s window right of each "
+                f"changepoint ({SKAB_WINDOW_ROWS}-row windows):",
+                "",
+                "| method | scoring | NAB standard | NAB low FP | NAB low FN | found | missed | false pos. |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for scoring, table in (("NAB", result.nab), ("SKAB (tsad)", result.nab_skab)):
+                for method, profiles in table.items():
+                    std = profiles["standard"]
+                    scores = " | ".join(
+                        f"{profiles[p].normalised:.2f}" for p in ("standard", "low_fp", "low_fn")
+                    )
+                    counts = f"{std.detected} | {std.missed} | {std.false_positives}"
+                    lines.append(f"| {method} | {scoring} | {scores} | {counts} |")
+        typer.echo("\n".join(lines))
 
     app.add_typer(evaluate, name="eval")

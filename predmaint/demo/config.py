@@ -82,14 +82,6 @@ class DemoConfig(BaseModel):
     drift_window_hours: float = Field(
         24.0, gt=0, description="the sidecar's sliding window: this many hours of the fleet's scored rows"
     )
-    drift_share: float = Field(
-        0.5,
-        gt=0,
-        le=1,
-        description="dataset drift when this share of the features drifts (Evidently's default); the "
-        "sidecar's own default, 0.25, also flags the weather swing of two temperature features "
-        "against the retrained model's one-day reference",
-    )
     drift_check_hours: float = Field(1.0, gt=0, description="sidecar checks once per this many simulated h")
 
     # alerting

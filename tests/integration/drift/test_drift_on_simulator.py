@@ -4,7 +4,8 @@ A 50-machine fleet: 14 days of history train a real bundle (TRAIN's ``build_bund
 failures left out as the training pipeline does); live windows are 24 h of hourly features (1,200
 rows, the sidecar's default window), scored by the bundle's ONNX graph so the rows the model flags are
 left out exactly as the sidecar does (``drift.monitor.select_rows``), then checked with the sidecar's
-default settings. The false-alarm rate over 20 control days is printed and asserted low.
+default settings: thresholds calibrated from the bundle's reference for a one-day window. The
+false-alarm rate over 20 control days is printed and asserted low.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aml.bundle_builder import build_bundle
 from aml.steps.prepare import near_failure_mask
 from core.bundle import Bundle
 from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
+from drift.calibration import block_rows_for, calibrate
 from drift.detector import DriftConfig, check_drift
 from drift.monitor import select_rows
 from drift.settings import DriftSettings
@@ -75,7 +77,20 @@ def _sidecar_verdict(
         exclude_anomalies=settings.exclude_anomalies,
         max_anomaly_share=settings.max_anomaly_share,
     )
-    result = check_drift(bundle.load_reference(), frame, columns=COLS, config=config, window=info).result
+    reference = bundle.load_reference()
+    calibration = calibrate(
+        reference,
+        COLS,
+        settings.window_rows,
+        reference_hash=bundle.meta.reference_hash,
+        false_alarm_probability=settings.false_alarm_probability,
+        block_rows=block_rows_for(
+            settings.window_rows, len(reference), settings.window_hours, bundle.meta.reference_hours
+        ),
+    )
+    result = check_drift(
+        reference, frame, columns=COLS, config=config, window=info, calibration=calibration
+    ).result
     assert result.status == "ok", result.reason
     return (
         result.drift_detected,

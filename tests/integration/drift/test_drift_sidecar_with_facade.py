@@ -118,12 +118,13 @@ def test_restart_and_rotation_lose_nothing_and_drift_is_detected(bundle: Bundle,
             _post(facade, drifted)
             _wait_written(writer, 1000)
             answer = sidecar.post("/drift", json={}).json()
-            assert answer["drift_detected"] is True
+            # this check drifted; the sustained verdict (drift_detected) needs a second renewed window
+            assert answer["check_drift_detected"] is True and answer["drift_detected"] is False
             assert answer["columns"]["temperature_c_mean"]["drifted"] is True
             assert monitor.tailer.state.rows_read_total == 1000
             metrics = sidecar.get("/metrics").text
             assert "predmaint_drift_tailer_rows_read_total 1000.0" in metrics
-            assert "predmaint_drift_detected 1.0" in metrics
+            assert "predmaint_drift_check_detected 1.0" in metrics
 
 
 def test_retention_overtaking_the_sidecar_is_counted_not_fatal(bundle: Bundle, layout: DataLayout) -> None:

@@ -137,7 +137,11 @@ def test_window_check_detects_drift_and_names_the_reference(
     assert small["status"] == "no_verdict" and "20 rows" in small["reason"]
     _log(layout, _rows(rng, 400, shift=2.0), t0=1_700_001_000.0)
     answer = client.post("/drift", json={}).json()
-    assert answer["drift_detected"] is True and answer["drifted_share"] == 1.0
+    # this check drifted; the sustained verdict needs 2 steps, and the first comes once the window is full
+    assert answer["check_drift_detected"] is True and answer["drifted_share"] == 1.0
+    assert answer["drift_detected"] is False and answer["sequential"]["steps_total"] == 0
+    assert answer["calibration"]["false_alarm_probability"] == 0.01
+    assert all(c["threshold"] == answer["calibration"]["thresholds"][n] for n, c in answer["columns"].items())
     assert answer["reference"]["model_version"] == "1"
     assert answer["reference"]["reference_hash"].startswith("sha256:")
     assert answer["window"]["rows"] == 420
@@ -145,16 +149,28 @@ def test_window_check_detects_drift_and_names_the_reference(
     assert client.get("/drift").json()["checked_at"] == answer["checked_at"]
     report = client.get("/drift/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
-    assert _metric(client, "predmaint_drift_detected") == 1.0
+    assert _metric(client, "predmaint_drift_detected") == 0.0
+    assert _metric(client, "predmaint_drift_check_detected") == 1.0
     assert _metric(client, "predmaint_drift_share") == 1.0
     assert _metric(client, "predmaint_drift_window_rows") == 420.0
     assert _metric(client, "predmaint_drift_tailer_rows_read_total") == 420.0
+    assert _metric(client, "predmaint_drift_false_alarm_probability") == 0.01
+    assert (
+        _metric(client, "predmaint_drift_threshold", {"column": COLS[0]})
+        == answer["columns"][COLS[0]]["threshold"]
+    )
     assert (
         _metric(client, "predmaint_drift_score", {"feature": COLS[0]}) == answer["columns"][COLS[0]]["score"]
     )
     assert (_metric(client, "predmaint_drift_seconds_since_last_check") or 0.0) >= 0.0
     info = {"model_version": "1", "reference_hash": answer["reference"]["reference_hash"]}
     assert _metric(client, "predmaint_drift_reference_info", info) == 1.0
+    _log(layout, _rows(rng, 80, shift=2.0), t0=1_700_002_000.0)  # window full: first step
+    first = client.post("/drift", json={}).json()
+    assert first["sequential"]["recent"] == [True] and first["drift_detected"] is False
+    _log(layout, _rows(rng, 500, shift=2.0), t0=1_700_003_000.0)  # a renewed window: second step
+    second = client.post("/drift", json={}).json()
+    assert second["sequential"]["recent"] == [True, True] and second["drift_detected"] is True
     text = client.get("/metrics").text
     assert "predmaint_drift_detected 1.0" in text
 
@@ -165,11 +181,11 @@ def test_new_champion_switches_the_reference(
     monitor = client.app_state.monitor  # type: ignore[attr-defined]
     _log(layout, _rows(rng, 300, shift=3.0))
     before = client.post("/drift", json={}).json()
-    assert before["drift_detected"] is True
+    assert before["check_drift_detected"] is True
     source.champion = "2"  # retrained on the shifted data
     assert monitor.refresh_reference() is True
     after = client.post("/drift", json={}).json()
-    assert after["drift_detected"] is False
+    assert after["check_drift_detected"] is False and after["drift_detected"] is False
     assert after["reference"]["model_version"] == "2"
     assert after["reference"]["reference_hash"] != before["reference"]["reference_hash"]
     assert client.get("/health/ready").json()["model_version"] == "2"
@@ -226,3 +242,49 @@ def test_oversized_body_is_413(layout: DataLayout, source: SwitchableSource) -> 
 def test_settings_refuse_a_window_that_can_never_reach_a_verdict() -> None:
     with pytest.raises(ValueError, match="DRIFT_MIN_ROWS"):
         DriftSettings(window_rows=10, min_rows=50)
+
+
+def _log_fleet(
+    layout: DataLayout, rng: np.random.Generator, failing: set[str], machines: int = 20, hours: int = 25
+) -> None:
+    """``hours`` rows per machine; the failing machines' rows are shifted, 4 in 5 flagged by the model."""
+    layout.inference_log_dir.mkdir(parents=True, exist_ok=True)
+    with (layout.inference_log_dir / segment_name(1)).open("ab") as fh:
+        for h in range(hours):
+            for m in range(machines):
+                machine = f"M{m:03d}"
+                bad = machine in failing
+                shifted = rng.normal(10.0, 2.0, len(COLS)) + (6.0 if bad else 0.0)
+                values = dict(zip(COLS, shifted.tolist(), strict=True))
+                record = {
+                    "ts": 1_700_000_000.0 + h * 3600 + m,
+                    "model_version": "1",
+                    "features": values,
+                    "anomaly_score": 0.9 if bad else 0.3,
+                    "is_anomaly": bad and h % 5 != 0,
+                    "machine_id": machine,
+                }
+                fh.write((json.dumps(record) + "\n").encode())
+
+
+def test_failing_machines_are_faults_and_do_not_raise_the_fleet_verdict(
+    client: TestClient, layout: DataLayout, rng: np.random.Generator
+) -> None:
+    _log_fleet(layout, rng, failing={"M003", "M011"})
+    answer = client.post("/drift", json={}).json()
+    assert answer["fleet"]["alerting"] == ["M003", "M011"] and answer["fleet"]["fleet_drift"] is False
+    assert answer["window"]["anomalies_excluded"] == 2 * 25  # flagged or not: a failing machine's rows
+    assert answer["check_drift_detected"] is False and answer["drift_detected"] is False
+    assert _metric(client, "predmaint_faults_suspected") == 2.0
+    assert _metric(client, "predmaint_alerting_machines_share", {"machine_type": "unknown"}) == 0.1
+    assert _metric(client, "predmaint_drift_check_detected") == 0.0
+
+
+def test_most_machines_alerting_is_fleet_drift(
+    client: TestClient, layout: DataLayout, rng: np.random.Generator
+) -> None:
+    _log_fleet(layout, rng, failing={f"M{m:03d}" for m in range(12)})
+    answer = client.post("/drift", json={}).json()
+    assert answer["fleet"]["fleet_drift"] is True and answer["fleet"]["faults_suspected"] == 0
+    assert answer["check_drift_detected"] is True
+    assert _metric(client, "predmaint_faults_suspected") == 0.0

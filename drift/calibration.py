@@ -1,0 +1,201 @@
+"""Per-column drift thresholds calibrated from the reference itself, for the window size in use.
+
+Real sensor data is autocorrelated and wanders slowly, so the normalised Wasserstein distance between
+two stretches of normal operation is far larger than between two independent samples: a fixed
+threshold (Evidently's 0.1) is crossed by every normal window. Instead, the statistic's distribution
+under "no drift" is estimated from the reference:
+
+- **moving blocks**: ``draws`` stretches of ``block_rows`` *consecutive* reference rows are taken at
+  evenly spaced starts, and each is scored against the rest of the reference (the stretch left out)
+  with the live check's statistic, ``W1(rest, stretch) / std(rest)``. Consecutive rows keep the
+  autocorrelation and the slow wander that a row-wise bootstrap would average away. The reference
+  must therefore be in time order (``aml.bundle_builder.reference_sample`` keeps it so).
+- ``block_rows``: the reference rows that span as long as the live window (:func:`block_rows_for`:
+  a reference sampled from 14 days holds fewer rows per day than a one-day window, and a stretch
+  covering four days would average away the day-to-day wander a one-day window shows), else the
+  window size; at most half the reference. A stretch with fewer rows than the window scatters more,
+  so its threshold is larger than the window's: conservative.
+- **threshold** per column: the ``1 - alpha_column`` quantile of a log-normal fitted to the draws
+  (the draws are few and overlapping, so the far tail is extrapolated rather than read off as an
+  order statistic), never below the largest draw.
+- **many columns**: the dataset verdict is "some column is at or above its threshold", with the
+  per-column level from Šidák, ``alpha_column = 1 - (1 - alpha) ** (1 / k)``; for positively dependent
+  columns (the features share sensors) this keeps the per-check false-alarm probability at or below
+  ``alpha``.
+
+The scores the sidecar reports still come from Evidently's ``DataDriftPreset``; this module decides
+the thresholds. It computes the same statistic with scipy (identical to Evidently's score to every
+digit, see TOOLING.md), because it needs hundreds of distances per column. Calibration depends only on
+the reference, the columns and the window size; :class:`CalibrationCache` keeps it per reference hash.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_FALSE_ALARM_PROBABILITY: Final = 0.01
+"""Per check, for the whole dataset verdict (all columns together)."""
+DEFAULT_DRAWS: Final = 200
+MIN_BLOCK_ROWS: Final = 20
+STD_FLOOR: Final = 0.001
+"""Evidently's floor for the reference std in the normalised distance."""
+
+
+class Calibration(BaseModel):
+    """Thresholds of one reference for one window size, and how they were found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reference_hash: str
+    window_rows: int
+    block_rows: int
+    """Consecutive reference rows per null draw (``window_rows``, or half the reference if smaller)."""
+    draws: int
+    false_alarm_probability: float
+    """Per check, dataset verdict."""
+    column_false_alarm_probability: float
+    """Per column (Šidák over the calibrated columns)."""
+    thresholds: dict[str, float]
+    null_median: dict[str, float] = Field(default_factory=dict)
+    """Median distance between a normal stretch and the rest of the reference, per column."""
+    method: str = "moving-block null of W1/std, log-normal tail, Šidák over columns"
+    duration_s: float = 0.0
+
+
+def sidak(alpha: float, k: int) -> float:
+    """Per-test level so that ``k`` independent tests together reach ``alpha``."""
+    return 1.0 - (1.0 - alpha) ** (1.0 / max(k, 1))
+
+
+def block_rows_for(
+    window_rows: int, reference_rows: int, window_hours: float | None, reference_hours: float | None
+) -> int:
+    """Reference rows spanning ``window_hours`` when both spans are known, else ``window_rows``."""
+    if window_hours and reference_hours and reference_hours > 0:
+        return max(MIN_BLOCK_ROWS, min(window_rows, round(window_hours * reference_rows / reference_hours)))
+    return window_rows
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
+
+
+def null_distances(values: np.ndarray, block_rows: int, draws: int) -> np.ndarray:
+    """``W1(rest, stretch) / std(rest)`` for ``draws`` evenly spaced stretches of consecutive rows."""
+    from scipy.stats import wasserstein_distance
+
+    n = len(values)
+    starts = np.unique(np.linspace(0, n - block_rows, num=draws).round().astype(int))
+    out = np.empty(len(starts))
+    for i, s in enumerate(starts):
+        stretch = values[s : s + block_rows]
+        rest = np.concatenate((values[:s], values[s + block_rows :]))
+        out[i] = wasserstein_distance(rest, stretch) / max(float(np.std(rest)), STD_FLOOR)
+    return out
+
+
+def tail_threshold(draws: np.ndarray, alpha: float) -> float:
+    """The ``1 - alpha`` quantile of a log-normal fitted to positive ``draws``, at least their max."""
+    positive = draws[draws > 0]
+    if len(positive) < 2:
+        return float(draws.max()) if len(draws) else math.inf
+    logs = np.log(positive)
+    z = NormalDist().inv_cdf(1.0 - alpha)
+    return max(float(np.exp(logs.mean() + z * logs.std(ddof=1))), float(draws.max()))
+
+
+def calibrate(
+    reference: pd.DataFrame,
+    columns: Sequence[str],
+    window_rows: int,
+    *,
+    reference_hash: str,
+    false_alarm_probability: float = DEFAULT_FALSE_ALARM_PROBABILITY,
+    draws: int = DEFAULT_DRAWS,
+    block_rows: int | None = None,
+) -> Calibration:
+    """Thresholds for checking ``window_rows``-row windows against ``reference`` (rows in time
+    order), from stretches of ``block_rows`` (default ``window_rows``) consecutive rows. Columns that
+    are constant or have too few finite values get no threshold (the check excludes them anyway)."""
+    import pandas as pd
+
+    started = time.perf_counter()
+    usable: dict[str, np.ndarray] = {}
+    for column in columns:
+        if column not in reference.columns:
+            continue
+        raw = pd.to_numeric(reference[column], errors="coerce")
+        values = _finite(raw.to_numpy("float64", na_value=np.nan))
+        if len(values) >= 2 * MIN_BLOCK_ROWS and float(np.ptp(values)) > 0:
+            usable[column] = values
+    alpha_column = sidak(false_alarm_probability, len(usable))
+    thresholds: dict[str, float] = {}
+    medians: dict[str, float] = {}
+    block = MIN_BLOCK_ROWS
+    for column, values in usable.items():
+        block = max(MIN_BLOCK_ROWS, min(block_rows or window_rows, len(values) // 2))
+        null = null_distances(values, block, draws)
+        thresholds[column] = tail_threshold(null, alpha_column)
+        medians[column] = float(np.median(null))
+    return Calibration(
+        reference_hash=reference_hash,
+        window_rows=window_rows,
+        block_rows=block,
+        draws=draws,
+        false_alarm_probability=false_alarm_probability,
+        column_false_alarm_probability=alpha_column,
+        thresholds=thresholds,
+        null_median=medians,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+class CalibrationCache:
+    """Calibrations by (reference hash, columns, window rows, level); a new model's reference gets a
+    new hash, so its calibration is computed once when it is first checked."""
+
+    def __init__(self, max_entries: int = 8) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, tuple[str, ...], int, int | None, float], Calibration] = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        reference: pd.DataFrame,
+        columns: Sequence[str],
+        window_rows: int,
+        *,
+        reference_hash: str,
+        false_alarm_probability: float = DEFAULT_FALSE_ALARM_PROBABILITY,
+        draws: int = DEFAULT_DRAWS,
+        block_rows: int | None = None,
+    ) -> Calibration:
+        key = (reference_hash, tuple(columns), window_rows, block_rows, false_alarm_probability)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                return found
+            calibration = calibrate(
+                reference,
+                columns,
+                window_rows,
+                reference_hash=reference_hash,
+                false_alarm_probability=false_alarm_probability,
+                draws=draws,
+                block_rows=block_rows,
+            )
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = calibration
+            return calibration

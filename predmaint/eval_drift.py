@@ -1,0 +1,300 @@
+"""``predmaint eval drift``: the drift verdicts on data, calibrated next to today's fixed rule.
+
+Two sources, same settings for every file (chosen from principles, never per file):
+
+- **simulator**: a 50-machine fleet; a model bundle trained on 14 healthy days (as the training
+  pipeline does: windows near failures left out); then one-day windows (the sidecar's default
+  window) of 40 control days (failures and repairs included: they are not drift) and of the 5 days
+  after each drift scenario's onset. Each window goes
+  through the sidecar's own path: the model's flags, the alerting machines left out
+  (``drift.fleet``), the check against the bundle's reference.
+- **SKAB** (``valve1/`` and ``anomaly-free/``): each file's first ``SKAB_REFERENCE_ROWS`` rows are the
+  reference; windows of ``SKAB_WINDOW_ROWS`` rows after it are controls when no row is anomalous and
+  shifts when every row is. The changepoint protocol streams each file: a check every
+  ``SKAB_STRIDE_ROWS`` rows; a predicted changepoint is an onset of the sustained verdict; after an
+  onset the detector re-references on the rows that follow (as a retrain would adopt the new normal),
+  so a later change, including the return to normal, is a new onset. NAB scoring with a 60 s window
+  to the right of each true changepoint (``drift.nab``).
+
+Scores are computed with the scipy engine: the same statistic as Evidently's to every digit (see
+``drift.detector``), about 50 times faster, which matters for thousands of checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from drift.calibration import block_rows_for, calibrate
+from drift.detector import DriftConfig, check_drift
+from drift.nab import RawScore, nab_scores
+from drift.sequential import DEFAULT_K, DEFAULT_N, KOfN
+from drift.settings import SIDECAR_DRIFT_SHARE, SIDECAR_THRESHOLD
+
+SKAB_REFERENCE_ROWS: Final = 400
+SKAB_WINDOW_ROWS: Final = 60
+"""One minute of SKAB's 1 Hz readings: NAB's window for a changepoint is 60 s, so a window has to be
+about that long for an onset to be visible before the scoring window closes."""
+SKAB_STRIDE_ROWS: Final = 5
+SKAB_NAB_WINDOW_S: Final = 60.0
+SIM_MACHINES: Final = 50
+SIM_REFERENCE_DAYS: Final = 14
+SIM_CONTROL_DAYS: Final = 40
+SIM_SHIFT_DAYS: Final = 5
+"""Days after each scenario's onset checked as shifts (from 0.3 d on: every ramp is over by then)."""
+SIM_SEED: Final = 1
+FIXED = DriftConfig(threshold=SIDECAR_THRESHOLD, drift_share=SIDECAR_DRIFT_SHARE, engine="scipy")
+CALIBRATED = DriftConfig(engine="scipy")
+METHODS: Final = ("fixed", "calibrated")
+
+
+@dataclass
+class Rates:
+    controls: int = 0
+    false_alarms: int = 0
+    shifts: int = 0
+    detected: int = 0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return self.false_alarms / self.controls if self.controls else float("nan")
+
+    @property
+    def detection_rate(self) -> float:
+        return self.detected / self.shifts if self.shifts else float("nan")
+
+    def add(self, is_shift: bool, alarm: bool) -> None:
+        if is_shift:
+            self.shifts += 1
+            self.detected += alarm
+        else:
+            self.controls += 1
+            self.false_alarms += alarm
+
+
+@dataclass
+class Evaluation:
+    windows: dict[str, dict[str, Rates]] = field(default_factory=dict)
+    """source -> method -> rates."""
+    nab: dict[str, dict[str, RawScore]] = field(default_factory=dict)
+    """method -> profile -> score (published NAB scoring)."""
+    nab_skab: dict[str, dict[str, RawScore]] = field(default_factory=dict)
+    """The same detections with SKAB's leaderboard scoring (``drift.nab``, ``scale="skab"``)."""
+
+
+def _verdict(
+    method: str, reference: pd.DataFrame, window: pd.DataFrame, columns: list[str], calibration: object
+) -> bool:
+    config = FIXED if method == "fixed" else CALIBRATED
+    result = check_drift(
+        reference,
+        window,
+        columns=columns,
+        config=config,
+        calibration=calibration if method == "calibrated" else None,  # type: ignore[arg-type]
+    ).result
+    return result.status == "ok" and result.drift_detected
+
+
+# --- SKAB --------------------------------------------------------------------------------------------
+
+
+def read_skab(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Sensor columns, anomaly labels, changepoint labels and times (s) of one SKAB CSV."""
+    frame = pd.read_csv(path, sep=";", parse_dates=["datetime"]).sort_values("datetime", kind="stable")
+    times = (frame.pop("datetime").astype("int64") // 10**9).to_numpy(dtype="float64")
+    anomaly = frame.pop("anomaly").to_numpy() if "anomaly" in frame else np.zeros(len(frame))
+    changepoint = frame.pop("changepoint").to_numpy() if "changepoint" in frame else np.zeros(len(frame))
+    return frame.reset_index(drop=True).astype("float64"), anomaly > 0, changepoint > 0, times
+
+
+def skab_files(data: Path) -> list[Path]:
+    found = [*sorted((data / "valve1").glob("*.csv")), *sorted((data / "anomaly-free").glob("*.csv"))]
+    return found
+
+
+def skab_windows(files: Sequence[Path], by_folder: dict[str, dict[str, Rates]]) -> None:
+    """Per-window false-alarm and detection rates on SKAB (disjoint windows after the reference),
+    by folder (``skab/valve1``, ``skab/anomaly-free``)."""
+    for path in files:
+        rates = by_folder.setdefault(f"skab/{path.parent.name}", {m: Rates() for m in METHODS})
+        frame, anomaly, _, _ = read_skab(path)
+        columns = list(frame.columns)
+        reference = frame.iloc[:SKAB_REFERENCE_ROWS]
+        calibration = calibrate(reference, columns, SKAB_WINDOW_ROWS, reference_hash=str(path))
+        for start in range(SKAB_REFERENCE_ROWS, len(frame) - SKAB_WINDOW_ROWS + 1, SKAB_WINDOW_ROWS):
+            labels = anomaly[start : start + SKAB_WINDOW_ROWS]
+            if 0 < labels.sum() < len(labels):
+                continue  # mixed: neither a control nor a shift
+            window = frame.iloc[start : start + SKAB_WINDOW_ROWS]
+            for method in METHODS:
+                rates[method].add(
+                    bool(labels.all()), _verdict(method, reference, window, columns, calibration)
+                )
+
+
+def skab_onsets(
+    frame: pd.DataFrame, times: np.ndarray, method: str, *, k: int = DEFAULT_K, n: int = DEFAULT_N
+) -> list[float]:
+    """Times of the sustained verdict's onsets while streaming one file (see the module doc)."""
+    columns = list(frame.columns)
+    ref_start, ref_end = 0, SKAB_REFERENCE_ROWS
+    sustained = KOfN(k, n)
+    onsets: list[float] = []
+    calibration = None
+    last_step: int | None = None
+    end = ref_end + SKAB_WINDOW_ROWS
+    while end <= len(frame):
+        reference = frame.iloc[ref_start:ref_end]
+        if calibration is None and method == "calibrated":
+            calibration = calibrate(reference, columns, SKAB_WINDOW_ROWS, reference_hash=f"{ref_start}")
+        window = frame.iloc[end - SKAB_WINDOW_ROWS : end]
+        drifted = _verdict(method, reference, window, columns, calibration)
+        was = sustained.detected
+        if last_step is None or end - last_step >= SKAB_WINDOW_ROWS // n:
+            sustained.step(drifted)
+            last_step = end
+        if sustained.detected and not was:
+            onsets.append(float(times[end - 1]))
+            # adopt what follows as the new normal: the next reference is the rows after the onset
+            ref_start, ref_end = end, end + SKAB_REFERENCE_ROWS // 2
+            end = ref_end + SKAB_WINDOW_ROWS
+            sustained.reset()
+            calibration, last_step = None, None
+            continue
+        end += SKAB_STRIDE_ROWS
+    return onsets
+
+
+def skab_changepoints(
+    files: Sequence[Path],
+) -> tuple[dict[str, dict[str, RawScore]], dict[str, dict[str, RawScore]]]:
+    pairs: dict[str, list[tuple[list[float], list[float]]]] = {m: [] for m in METHODS}
+    for path in files:
+        frame, _, changepoint, times = read_skab(path)
+        if not changepoint.any():
+            continue
+        cps = [float(t) for t in times[changepoint]]
+        for method in METHODS:
+            pairs[method].append((cps, skab_onsets(frame, times, method)))
+    return (
+        {m: nab_scores(p, SKAB_NAB_WINDOW_S) for m, p in pairs.items()},
+        {m: nab_scores(p, SKAB_NAB_WINDOW_S, "skab") for m, p in pairs.items()},
+    )
+
+
+# --- simulator ---------------------------------------------------------------------------------------
+
+
+def _sim_windows(
+    drift: object, days: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    from core.contract import EVENT_TIMESTAMP
+    from features.aggregate import aggregate_windows
+    from simulator.fleet import FleetConfig, FleetSimulator
+
+    config = FleetConfig(
+        machines=SIM_MACHINES,
+        days=days,
+        seed=SIM_SEED,
+        drift=drift,  # type: ignore[arg-type]
+        drift_at_days=SIM_REFERENCE_DAYS if drift is not None else None,
+    )
+    sim = FleetSimulator(config)
+    result = sim.history()
+    windows = aggregate_windows(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
+    types = dict(zip(sim.machines["machine_id"], sim.machines["machine_type"], strict=True))
+    return windows, result.failures, result.maintenance, types
+
+
+def _days(windows: pd.DataFrame, first_day: float, count: int) -> Iterator[pd.DataFrame]:
+    from core.contract import EVENT_TIMESTAMP
+
+    start = windows[EVENT_TIMESTAMP].min() + timedelta(days=first_day)
+    for i in range(count):
+        lo, hi = start + timedelta(days=i), start + timedelta(days=i + 1)
+        yield windows[(windows[EVENT_TIMESTAMP] >= lo) & (windows[EVENT_TIMESTAMP] < hi)]
+
+
+def simulator_windows(work: Path, rates: dict[str, Rates], progress: Callable[[str], None]) -> None:
+    """One-day windows through the sidecar's path: controls, and the day after each scenario's onset."""
+    import onnxruntime as ort
+
+    from aml.bundle_builder import build_bundle
+    from aml.steps.prepare import near_failure_mask
+    from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
+    from drift.fleet import fleet_signals
+    from drift.monitor import select_rows
+    from simulator.scenarios import DriftScenario
+
+    columns = list(MODEL_FEATURES)
+    progress("simulating the control fleet")
+    control, failures, maintenance, types = _sim_windows(None, SIM_REFERENCE_DAYS + SIM_CONTROL_DAYS + 0.5)
+    start = control[EVENT_TIMESTAMP].min()
+    history = control[control[EVENT_TIMESTAMP] < start + timedelta(days=SIM_REFERENCE_DAYS)]
+    healthy = history[~near_failure_mask(history, failures, maintenance, horizon_h=7 * 24)]
+    progress("training the bundle")
+    bundle = build_bundle(healthy, work / "bundle", n_estimators=50, seed=0)
+    reference = bundle.load_reference()
+    session = ort.InferenceSession(str(bundle.onnx_path), providers=["CPUExecutionProvider"])
+    window_rows = SIM_MACHINES * 24
+    calibration = calibrate(
+        reference,
+        columns,
+        window_rows,
+        reference_hash=bundle.meta.reference_hash,
+        block_rows=block_rows_for(window_rows, len(reference), 24.0, bundle.meta.reference_hours),
+    )
+
+    def verdicts(window: pd.DataFrame) -> dict[str, bool]:
+        x = window[columns].to_numpy(dtype=np.float32)
+        scores = np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0]).reshape(-1)
+        flags = (scores >= bundle.meta.threshold).tolist()
+        ids = window["machine_id"].astype(str).tolist()
+        fleet = fleet_signals(ids, flags, scores.tolist(), types, None)
+        frame, _ = select_rows(
+            window[columns].reset_index(drop=True),
+            [t.timestamp() for t in window[EVENT_TIMESTAMP]],
+            flags,
+            exclude_anomalies=True,
+            max_anomaly_share=0.5,
+            machine_ids=list(ids),
+            leave_out=frozenset() if fleet.fleet_drift else frozenset(fleet.alerting),
+        )
+        return {
+            m: _verdict(m, reference, frame, columns, calibration)
+            or (m == "calibrated" and fleet.fleet_drift)
+            for m in METHODS
+        }
+
+    for day in _days(control, SIM_REFERENCE_DAYS, SIM_CONTROL_DAYS):
+        for method, alarm in verdicts(day).items():
+            rates[method].add(False, alarm)
+    for scenario in DriftScenario:
+        progress(f"simulating {scenario}")
+        drifted, _, _, _ = _sim_windows(scenario, SIM_REFERENCE_DAYS + SIM_SHIFT_DAYS + 0.5)
+        for day in _days(drifted, SIM_REFERENCE_DAYS + 0.3, SIM_SHIFT_DAYS):
+            for method, alarm in verdicts(day).items():
+                rates[method].add(True, alarm)
+
+
+def evaluate(
+    data: Path | None, work: Path, progress: Callable[[str], None], *, simulator: bool = True
+) -> Evaluation:
+    out = Evaluation()
+    if simulator:
+        out.windows["simulator"] = {m: Rates() for m in METHODS}
+        simulator_windows(work, out.windows["simulator"], progress)
+    if data is not None:
+        files = skab_files(data)
+        progress(f"SKAB windows ({len(files)} files)")
+        skab_windows(files, out.windows)
+        progress("SKAB changepoints")
+        out.nab, out.nab_skab = skab_changepoints([f for f in files if f.parent.name == "valve1"])
+    return out
