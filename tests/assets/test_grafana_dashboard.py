@@ -24,7 +24,6 @@ METRIC_RE = re.compile(r"\b(predmaint_[a-z0-9_]+)\b")
 SAMPLE_SUFFIXES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("_sum", "_count")}
 
 
-
 def _exported(text: str) -> set[str]:
     """Sample names a scraper can query, from the exposition's ``# TYPE`` lines."""
     names = set()
