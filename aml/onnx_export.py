@@ -28,7 +28,8 @@ Each term is how much that one split shortened the row's path against what was e
 one feature. Crediting each term to its split's feature and averaging over the trees gives, since
 ``log2(anomaly_score) = -mean_t h_t / c(max_samples)``,
 
-    log2(anomaly_score / baseline) = sum_f a_f,   a_f = sum_t sum_{splits on f} [c(p) - c(q) - 1] / (T c(max_samples))
+    log2(anomaly_score / baseline) = sum_f a_f
+    a_f = sum over trees t, splits p -> q on f of [c(p) - c(q) - 1] / (T c(max_samples))
 
 with ``baseline = 2 ** (-mean_t c(r_t) / c(max_samples))`` = 0.5 (the score of a row whose paths
 are exactly as long as expected; every tree's root holds ``max_samples`` samples). This is exact, not
@@ -194,7 +195,9 @@ def to_onnx(
         baseline = 2.0 ** (-root_paths / denominator) if denominator > 0 else 1.0
         meta[ONNX_META_ATTRIBUTION_BASELINE] = repr(baseline)
         nodes += _attribution_nodes(n_features, baseline, initializers)
-        outputs.append(helper.make_tensor_value_info(CONTRIBUTIONS_NAME, TensorProto.FLOAT, ["N", n_features]))
+        outputs.append(
+            helper.make_tensor_value_info(CONTRIBUTIONS_NAME, TensorProto.FLOAT, ["N", n_features])
+        )
     else:
         nodes.append(helper.make_node("Exp", ["log_score"], ["score_2d"], name="to_score"))
     nodes.append(helper.make_node("Reshape", ["score_2d", "flat_shape"], [OUTPUT_NAME], name="flatten"))

@@ -4,6 +4,8 @@ made extreme. Works for any feature count (the contract's list changes)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -34,7 +36,7 @@ def reference(model: IsolationForest, x: np.ndarray) -> tuple[np.ndarray, np.nda
         paths = est.decision_path(x[:, feats].astype(np.float32))
         for i in range(len(x)):
             nodes = paths.indices[paths.indptr[i] : paths.indptr[i + 1]]
-            for p, q in zip(nodes[:-1], nodes[1:], strict=True):
+            for p, q in itertools.pairwise(nodes):
                 credits[i, feats[tree.feature[p]]] += expected[p] - expected[q] - 1.0
     t = len(model.estimators_)
     return credits / (t * c_max), 2.0 ** (-root / (t * c_max))
@@ -46,8 +48,11 @@ def _session(proto) -> ort.InferenceSession:
     return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-@pytest.fixture(scope="module", params=[(8, {}), (5, {"max_features": 0.6, "max_samples": 100}), (17, {})],
-                ids=["8-features", "5-subspace", "17-features"])
+@pytest.fixture(
+    scope="module",
+    params=[(8, {}), (5, {"max_features": 0.6, "max_samples": 100}), (17, {})],
+    ids=["8-features", "5-subspace", "17-features"],
+)
 def fitted(request):
     n_features, kwargs = request.param
     rng = np.random.default_rng(n_features)
