@@ -1,5 +1,5 @@
 """Compact ONNX export of a fitted IsolationForest: one ``TreeEnsembleRegressor`` and one ``Exp``
-(plus a few element-wise nodes for the optional feature contributions).
+(plus two ``Slice`` nodes for the optional feature contributions).
 
 skl2onnx turns every tree into its own sub-graph (thousands of nodes, ~1.5 ms a row). Here all trees
 go into a single ``TreeEnsembleRegressor`` (``ai.onnx.ml`` opset 3) whose leaf values are the
@@ -32,17 +32,13 @@ one feature. Crediting each term to its split's feature and averaging over the t
     a_f = sum over trees t, splits p -> q on f of [c(p) - c(q) - 1] / (T c(max_samples))
 
 with ``baseline = 2 ** (-mean_t c(r_t) / c(max_samples))`` = 0.5 (the score of a row whose paths
-are exactly as long as expected; every tree's root holds ``max_samples`` samples). This is exact, not
-an approximation: each ``a_f`` is a sum of leaf constants, so the one ``TreeEnsembleRegressor``
-carries them as extra targets (target 0: the score, targets 1..F: the ``a_f`` of each leaf's path)
-and one pass over the trees yields both. The graph then rescales them to score units,
-
-    contribution_f = a_f * (anomaly_score - baseline) / sum_f a_f
-
-(a positive factor per row, so signs and ranking are those of ``a_f``), so that a row's
-contributions **sum to anomaly_score - baseline**; where ``sum_f a_f`` is ~0 the factor is its limit
-``anomaly_score * ln 2``. A feature with a large positive contribution is one whose splits isolated
-the row early.
+are exactly as long as expected; every tree's root holds ``max_samples`` samples; the graph's
+metadata carries it). This is exact, not an approximation: each ``a_f`` is a sum of leaf constants,
+so the one ``TreeEnsembleRegressor`` carries them as extra targets (target 0: the score, targets
+1..F: the ``a_f`` of each leaf's path) and one pass over the trees yields both. The output is
+``a_f`` in these log2 units; ``scoring.explanations`` rescales them to score units (one positive
+factor per row, so that they sum to ``anomaly_score - baseline``). A feature with a large positive
+contribution is one whose splits isolated the row early.
 """
 
 from __future__ import annotations
@@ -67,8 +63,6 @@ from core.bundle import (
 INPUT_NAME: Final = ONNX_INPUT
 OUTPUT_NAME: Final = ONNX_SCORE_OUTPUT
 CONTRIBUTIONS_NAME: Final = ONNX_CONTRIBUTIONS_OUTPUT
-_FLAT_SUM: Final = 1e-6
-"""|sum_f a_f| below this (log2 units) is "no deviation": the rescaling factor takes its limit."""
 TARGET_OPSET: Final = {"": 17, "ai.onnx.ml": 3}
 
 
@@ -194,12 +188,11 @@ def to_onnx(
     if attribution:
         baseline = 2.0 ** (-root_paths / denominator) if denominator > 0 else 1.0
         meta[ONNX_META_ATTRIBUTION_BASELINE] = repr(baseline)
-        nodes += _attribution_nodes(n_features, baseline, initializers)
+        nodes += _attribution_nodes(n_features, initializers)
         outputs.append(
             helper.make_tensor_value_info(CONTRIBUTIONS_NAME, TensorProto.FLOAT, ["N", n_features])
         )
-    else:
-        nodes.append(helper.make_node("Exp", ["log_score"], ["score_2d"], name="to_score"))
+    nodes.append(helper.make_node("Exp", ["log_score"], ["score_2d"], name="to_score"))
     nodes.append(helper.make_node("Reshape", ["score_2d", "flat_shape"], [OUTPUT_NAME], name="flatten"))
     graph = helper.make_graph(
         nodes,
@@ -235,33 +228,19 @@ def _path_credits(
     return credits
 
 
-def _attribution_nodes(n_features: int, baseline: float, initializers: list) -> list:
-    """Split the ensemble's ``[N, 1 + F]`` output into ``log_score`` and the contributions in score
-    units (module docstring); appends the constants it needs to ``initializers``."""
+def _attribution_nodes(n_features: int, initializers: list) -> list:
+    """Split the ensemble's ``[N, 1 + F]`` output into ``log_score`` and the contributions (log2
+    units, module docstring); appends the constants it needs to ``initializers``."""
     from onnx import TensorProto, helper
 
-    def const(name: str, dtype: int, values: list) -> str:
-        initializers.append(helper.make_tensor(name, dtype, [len(values)], values))
+    def const(name: str, values: list[int]) -> str:
+        initializers.append(helper.make_tensor(name, TensorProto.INT64, [len(values)], values))
         return name
 
-    axis = const("axis_1", TensorProto.INT64, [1])
-    make = helper.make_node
+    axis, start, end = const("axis_1", [1]), const("col_0", [0]), const("col_end", [1 + n_features])
     return [
-        make("Slice", ["ensemble", const("col_0", TensorProto.INT64, [0]), axis, axis], ["log_score"]),
-        make(
-            "Slice",
-            ["ensemble", axis, const("col_end", TensorProto.INT64, [1 + n_features]), axis],
-            ["log2_credits"],
-        ),
-        make("Exp", ["log_score"], ["score_2d"], name="to_score"),
-        make("ReduceSum", ["log2_credits", axis], ["credit_sum"], keepdims=1),
-        make("Sub", ["score_2d", const("baseline", TensorProto.FLOAT, [baseline])], ["deviation"]),
-        make("Div", ["deviation", "credit_sum"], ["ratio"]),
-        make("Mul", ["score_2d", const("ln2", TensorProto.FLOAT, [math.log(2.0)])], ["ratio_limit"]),
-        make("Abs", ["credit_sum"], ["credit_sum_abs"]),
-        make("Less", ["credit_sum_abs", const("flat_sum", TensorProto.FLOAT, [_FLAT_SUM])], ["flat"]),
-        make("Where", ["flat", "ratio_limit", "ratio"], ["to_score_units"]),
-        make("Mul", ["log2_credits", "to_score_units"], [CONTRIBUTIONS_NAME], name="contributions"),
+        helper.make_node("Slice", ["ensemble", start, axis, axis], ["log_score"], name="log_score"),
+        helper.make_node("Slice", ["ensemble", axis, end, axis], [CONTRIBUTIONS_NAME], name="contributions"),
     ]
 
 

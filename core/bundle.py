@@ -47,7 +47,8 @@ ONNX_META_THRESHOLD: Final = "predmaint.threshold"
 ONNX_META_VERSION: Final = "predmaint.version"
 ONNX_META_ATTRIBUTION_BASELINE: Final = "predmaint.attribution_baseline"
 """The score that feature contributions are measured from (0.5 for an IsolationForest without
-bootstrap): contributions of a row sum to ``anomaly_score - baseline``."""
+bootstrap): the graph's contributions of a row sum to ``log2(anomaly_score / baseline)``, and in
+score units (``scoring.explanations``) to ``anomaly_score - baseline``."""
 
 # the graph's interface (inputs and outputs), shared by the exporter and the scoring core
 ONNX_INPUT: Final = "X"

@@ -61,7 +61,9 @@ class OnnxBackend:
                 f"no model loaded: {self.store.last_error}", {"source": self.store.source.description}
             )
         scores, contributions = scorer.explain(matrix)
-        top = top_features(contributions, scorer.features) if contributions is not None else None
+        top = None
+        if contributions is not None and scorer.attribution_baseline is not None:
+            top = top_features(scores, contributions, scorer.features, scorer.attribution_baseline)
         return Scored(scorer.version, scorer.threshold, scores, top)
 
     def info(self) -> ModelInfo:

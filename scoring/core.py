@@ -113,9 +113,8 @@ class Scorer:
         return np.asarray(out, dtype=np.float64).reshape(-1)
 
     def explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Scores and feature contributions (``[N, F]`` float32, score units, summing per row to
-        ``anomaly_score - attribution_baseline``) from one run; contributions None without the
-        attribution graph."""
+        """Scores and feature contributions (``[N, F]`` float32 in the graph's log2 units, see
+        ``scoring.explanations``) from one run; contributions None without the attribution graph."""
         x = np.ascontiguousarray(matrix, dtype=np.float32)
         if self.contributions_name is None:
             return self.score(x), None

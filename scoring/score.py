@@ -88,8 +88,9 @@ def run(raw_data: str) -> Any:
     predictions: list[dict[str, Any]] = [
         {"anomaly_score": s, "is_anomaly": s >= scorer.threshold} for s in scores
     ]
-    if contributions is not None:
-        for item, top in zip(predictions, top_features(contributions, scorer.features), strict=True):
+    if contributions is not None and scorer.attribution_baseline is not None:
+        explained = top_features(scored, contributions, scorer.features, scorer.attribution_baseline)
+        for item, top in zip(predictions, explained, strict=True):
             item["top_features"] = top
     if request.features is not None:
         return {**predictions[0], "model_version": scorer.version, "threshold": scorer.threshold}

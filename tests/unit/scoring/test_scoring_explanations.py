@@ -16,7 +16,7 @@ from core.bundle import ATTRIBUTION_ONNX_FILE, Bundle, load_bundle
 from core.contract import FEATURE_SENSORS, MODEL_FEATURES, SENSOR_NAMES
 from core.inference_log import InferenceRecord, list_segments
 from core.layout import DataLayout
-from scoring.explanations import TOP_FEATURES
+from scoring.explanations import TOP_FEATURES, to_score_units, top_features
 from scoring.main import create_app
 from scoring.schemas import FeatureRow
 from scoring.settings import ScoringSettings
@@ -100,3 +100,21 @@ def test_a_bundle_without_the_attribution_graph_still_scores(
         r = c.post("/predict", json={"rows": extreme_rows()[:2]})
     assert r.status_code == 200
     assert [set(p) for p in r.json()["predictions"]] == [{"anomaly_score", "is_anomaly"}] * 2
+
+
+def test_top_features_rank_rescale_and_name() -> None:
+    features = list(MODEL_FEATURES)
+    rng = np.random.default_rng(0)
+    credits = rng.normal(0, 0.1, (50, len(features)))
+    credits[:5] = 0.0  # a row exactly at the baseline: the factor's limit, no division by zero
+    scores = 0.5 * 2.0 ** credits.sum(1)
+    full = to_score_units(scores, credits, 0.5)
+    np.testing.assert_allclose(full.sum(1), scores - 0.5, atol=1e-12)
+    for i, top in enumerate(top_features(scores, credits, features, 0.5)):
+        if i < 5:  # all zero: any order, all contributions 0
+            assert [f["contribution"] for f in top] == [0.0] * len(top)
+            continue
+        best = np.argsort(-full[i], kind="stable")[: len(top)]
+        assert [f["feature"] for f in top] == [features[j] for j in best]
+        assert [f["contribution"] for f in top] == pytest.approx(full[i][best].tolist(), abs=1e-12)
+        assert all(f["sensor"] == FEATURE_SENSORS[f["feature"]] for f in top)
