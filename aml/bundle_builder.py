@@ -19,6 +19,7 @@ import pandas as pd
 
 from aml.detector import DEFAULT_N_ESTIMATORS, DEFAULT_THRESHOLD_QUANTILE, Detector, DetectorConfig
 from core.bundle import (
+    ATTRIBUTION_ONNX_FILE,
     ONNX_FILE,
     ONNX_META_FEATURES,
     ONNX_META_THRESHOLD,
@@ -84,15 +85,13 @@ def write_bundle(
     from aml.onnx_export import OUTPUT_NAME, to_onnx
 
     out_dir = Path(out_dir)
-    proto = to_onnx(
-        model,
-        list(features),
-        metadata={
-            ONNX_META_FEATURES: ",".join(features),
-            ONNX_META_THRESHOLD: repr(float(threshold)),
-            ONNX_META_VERSION: version,
-        },
-    )
+    onnx_meta = {
+        ONNX_META_FEATURES: ",".join(features),
+        ONNX_META_THRESHOLD: repr(float(threshold)),
+        ONNX_META_VERSION: version,
+    }
+    proto = to_onnx(model, list(features), metadata=onnx_meta)
+    attributed = to_onnx(model, list(features), metadata=onnx_meta, attribution=True)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +110,7 @@ def write_bundle(
     )
     if not (out_dir / ONNX_FILE).is_file():  # mlflow's file name is part of our bundle format
         raise RuntimeError(f"mlflow did not write {ONNX_FILE} in {out_dir}")
+    (out_dir / ATTRIBUTION_ONNX_FILE).write_bytes(attributed.SerializeToString())
     reference.to_parquet(out_dir / REFERENCE_FILE, index=False)
     meta = BundleMeta(
         features=list(features),

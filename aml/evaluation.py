@@ -69,19 +69,25 @@ class AlertMetrics(BaseModel):
     false_alarms_per_machine_month: float
 
 
-def alerts_from_scores(windows: pd.DataFrame, threshold: float, policy: AlertPolicy) -> pd.DataFrame:
+def alerts_from_scores(
+    windows: pd.DataFrame, threshold: float | np.ndarray, policy: AlertPolicy
+) -> pd.DataFrame:
     """Alert events [machine_id, alert_time] from scored windows [machine_id, event_timestamp,
-    anomaly_score]."""
+    anomaly_score]; ``threshold`` is one for all rows or one per row of ``windows`` (each model
+    version has its own). Episodes with hysteresis and budgets: :mod:`aml.episodes`."""
     if len(windows) == 0:
         return pd.DataFrame(
             {ENTITY_KEY: pd.Series(dtype=str), "alert_time": pd.Series(dtype="datetime64[ns, UTC]")}
         )
-    w = windows[[ENTITY_KEY, EVENT_TIMESTAMP, SCORE]].sort_values(
-        [ENTITY_KEY, EVENT_TIMESTAMP], kind="stable"
+    per_row = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (len(windows),))
+    w = (
+        windows[[ENTITY_KEY, EVENT_TIMESTAMP, SCORE]]
+        .assign(_threshold=per_row)
+        .sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="stable")
     )
     machine = w[ENTITY_KEY].to_numpy()
     ts = w[EVENT_TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    flag = w[SCORE].to_numpy() >= threshold
+    flag = w[SCORE].to_numpy() >= w["_threshold"].to_numpy()
     step = int(WINDOW.total_seconds() * 1e9)
     cooldown = int(policy.cooldown_h * 3600 * 1e9)
     # run length of consecutive flagged windows (same machine, contiguous hours)
@@ -111,7 +117,7 @@ def alerts_from_scores(windows: pd.DataFrame, threshold: float, policy: AlertPol
 
 def alert_metrics(
     windows: pd.DataFrame,
-    threshold: float,
+    threshold: float | np.ndarray,
     failures: pd.DataFrame,
     policy: AlertPolicy,
     *,

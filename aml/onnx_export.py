@@ -1,4 +1,5 @@
-"""Compact ONNX export of a fitted IsolationForest: one ``TreeEnsembleRegressor`` and one ``Exp``.
+"""Compact ONNX export of a fitted IsolationForest: one ``TreeEnsembleRegressor`` and one ``Exp``
+(plus two ``Slice`` nodes for the optional feature contributions).
 
 skl2onnx turns every tree into its own sub-graph (thousands of nodes, ~1.5 ms a row). Here all trees
 go into a single ``TreeEnsembleRegressor`` (``ai.onnx.ml`` opset 3) whose leaf values are the
@@ -14,6 +15,30 @@ Graph: input ``X`` float32 ``[N, F]`` -> output ``anomaly_score`` float32 ``[N]`
 Thresholds are stored as float32 rounded *down* (the largest float32 <= the sklearn threshold), so
 ``x <= t`` for a float32 ``x`` decides exactly as sklearn's float64 comparison does: sklearn casts
 inputs to float32 before walking its trees, so this keeps the path identical.
+
+**Feature contributions** (``to_onnx(..., attribution=True)``, second output
+``feature_contributions`` float32 ``[N, F]``). In one tree, write ``c(v)`` for ``c(samples at node
+v)``, the path length expected below ``v``. The isolation path of a row from the root ``r`` to its
+leaf ``l`` telescopes over the edges ``p -> q`` it takes:
+
+    h(x) = depth(l) + c(l) = c(r) - sum over edges p -> q of [c(p) - c(q) - 1]
+
+Each term is how much that one split shortened the row's path against what was expected at ``p``
+(negative: the row went where most samples went, which makes it look normal), and the split is on
+one feature. Crediting each term to its split's feature and averaging over the trees gives, since
+``log2(anomaly_score) = -mean_t h_t / c(max_samples)``,
+
+    log2(anomaly_score / baseline) = sum_f a_f
+    a_f = sum over trees t, splits p -> q on f of [c(p) - c(q) - 1] / (T c(max_samples))
+
+with ``baseline = 2 ** (-mean_t c(r_t) / c(max_samples))`` = 0.5 (the score of a row whose paths
+are exactly as long as expected; every tree's root holds ``max_samples`` samples; the graph's
+metadata carries it). This is exact, not an approximation: each ``a_f`` is a sum of leaf constants,
+so the one ``TreeEnsembleRegressor`` carries them as extra targets (target 0: the score, targets
+1..F: the ``a_f`` of each leaf's path) and one pass over the trees yields both. The output is
+``a_f`` in these log2 units; ``scoring.explanations`` rescales them to score units (one positive
+factor per row, so that they sum to ``anomaly_score - baseline``). A feature with a large positive
+contribution is one whose splits isolated the row early.
 """
 
 from __future__ import annotations
@@ -28,8 +53,16 @@ if TYPE_CHECKING:
     import onnx
     from sklearn.ensemble import IsolationForest
 
-INPUT_NAME: Final = "X"
-OUTPUT_NAME: Final = "anomaly_score"
+from core.bundle import (
+    ONNX_CONTRIBUTIONS_OUTPUT,
+    ONNX_INPUT,
+    ONNX_META_ATTRIBUTION_BASELINE,
+    ONNX_SCORE_OUTPUT,
+)
+
+INPUT_NAME: Final = ONNX_INPUT
+OUTPUT_NAME: Final = ONNX_SCORE_OUTPUT
+CONTRIBUTIONS_NAME: Final = ONNX_CONTRIBUTIONS_OUTPUT
 TARGET_OPSET: Final = {"": 17, "ai.onnx.ml": 3}
 
 
@@ -56,11 +89,13 @@ def to_onnx(
     features: Sequence[str],
     *,
     metadata: Mapping[str, str] | None = None,
+    attribution: bool = False,
 ) -> onnx.ModelProto:
     """Export a fitted IsolationForest as the compact graph described in the module docstring.
 
     ``features`` names the input columns in order (their count must match the model's).
     ``metadata`` goes into the graph's ``metadata_props`` (see ``core.bundle.ONNX_META_*``).
+    ``attribution`` adds the ``feature_contributions`` output (and the baseline to the metadata).
     """
     import onnx
     from onnx import TensorProto, helper
@@ -73,6 +108,8 @@ def to_onnx(
     denominator = n_trees * c_max
     # A forest fitted on a single sample has c_max == 0 and sklearn scores everything 1.0 (-> -1).
     scale = -math.log(2.0) / denominator if denominator > 0 else 0.0
+    credit_scale = 1.0 / denominator if denominator > 0 else 0.0
+    root_paths = 0.0
 
     tree_ids: list[np.ndarray] = []
     node_ids: list[np.ndarray] = []
@@ -84,6 +121,7 @@ def to_onnx(
     leaf_tree: list[np.ndarray] = []
     leaf_node: list[np.ndarray] = []
     leaf_weight: list[np.ndarray] = []
+    leaf_target: list[np.ndarray] = []
     for t, (est, feats) in enumerate(zip(model.estimators_, model.estimators_features_, strict=True)):
         tree = est.tree_
         n = tree.node_count
@@ -107,17 +145,28 @@ def to_onnx(
         leaf_tree.append(np.full(len(leaves), t, dtype=np.int64))
         leaf_node.append(leaves)
         leaf_weight.append(path[is_leaf] * scale)
+        leaf_target.append(np.zeros(len(leaves), dtype=np.int64))
+        if attribution:
+            expected = average_path_length(tree.n_node_samples.astype(np.float64))
+            root_paths += float(expected[0])
+            credits = _path_credits(left, right, feat, expected, n_features)[is_leaf] * credit_scale
+            leaf_idx, feature_idx = np.nonzero(credits)  # a leaf's path splits on a few features only
+            leaf_tree.append(np.full(len(leaf_idx), t, dtype=np.int64))
+            leaf_node.append(leaves[leaf_idx])
+            leaf_weight.append(credits[leaf_idx, feature_idx])
+            leaf_target.append(feature_idx.astype(np.int64) + 1)
 
     def cat(parts: list[np.ndarray]) -> list:
         return np.concatenate(parts).tolist()
 
+    n_targets = 1 + (n_features if attribution else 0)
     ensemble = helper.make_node(
         "TreeEnsembleRegressor",
         inputs=[INPUT_NAME],
-        outputs=["log_score"],
+        outputs=["ensemble" if attribution else "log_score"],
         domain="ai.onnx.ml",
         name="isolation_forest",
-        n_targets=1,
+        n_targets=n_targets,
         aggregate_function="SUM",
         post_transform="NONE",
         nodes_treeids=cat(tree_ids),
@@ -129,18 +178,28 @@ def to_onnx(
         nodes_falsenodeids=cat(false_ids),
         target_treeids=cat(leaf_tree),
         target_nodeids=cat(leaf_node),
-        target_ids=[0] * int(sum(len(x) for x in leaf_node)),
+        target_ids=cat(leaf_target),
         target_weights=cat(leaf_weight),
     )
-    exp = helper.make_node("Exp", ["log_score"], ["score_2d"], name="to_score")
-    shape = helper.make_tensor("flat_shape", TensorProto.INT64, [1], [-1])
-    flatten = helper.make_node("Reshape", ["score_2d", "flat_shape"], [OUTPUT_NAME], name="flatten")
+    nodes = [ensemble]
+    initializers = [helper.make_tensor("flat_shape", TensorProto.INT64, [1], [-1])]
+    outputs = [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N"])]
+    meta = dict(metadata or {})
+    if attribution:
+        baseline = 2.0 ** (-root_paths / denominator) if denominator > 0 else 1.0
+        meta[ONNX_META_ATTRIBUTION_BASELINE] = repr(baseline)
+        nodes += _attribution_nodes(n_features, initializers)
+        outputs.append(
+            helper.make_tensor_value_info(CONTRIBUTIONS_NAME, TensorProto.FLOAT, ["N", n_features])
+        )
+    nodes.append(helper.make_node("Exp", ["log_score"], ["score_2d"], name="to_score"))
+    nodes.append(helper.make_node("Reshape", ["score_2d", "flat_shape"], [OUTPUT_NAME], name="flatten"))
     graph = helper.make_graph(
-        [ensemble, exp, flatten],
+        nodes,
         "predmaint_isolation_forest",
         inputs=[helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", n_features])],
-        outputs=[helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N"])],
-        initializer=[shape],
+        outputs=outputs,
+        initializer=initializers,
     )
     proto = helper.make_model(
         graph,
@@ -149,10 +208,40 @@ def to_onnx(
         doc_string="IsolationForest anomaly score (higher = more anomalous) = -score_samples",
     )
     proto.ir_version = 8
-    if metadata:
-        helper.set_model_props(proto, dict(metadata))
+    if meta:
+        helper.set_model_props(proto, meta)
     onnx.checker.check_model(proto)
     return proto
+
+
+def _path_credits(
+    left: np.ndarray, right: np.ndarray, feature: np.ndarray, expected: np.ndarray, n_features: int
+) -> np.ndarray:
+    """``[nodes, F]``: for every node, the path-shortening credits ``c(p) - c(q) - 1`` of the splits
+    on the way from the root to it, summed per feature (see the module docstring)."""
+    credits = np.zeros((len(left), n_features), dtype=np.float64)
+    # sklearn numbers a parent before its children, so one pass in node order fills every path
+    for p in np.flatnonzero(left != -1).tolist():
+        for q in (int(left[p]), int(right[p])):
+            credits[q] = credits[p]
+            credits[q, feature[p]] += expected[p] - expected[q] - 1.0
+    return credits
+
+
+def _attribution_nodes(n_features: int, initializers: list) -> list:
+    """Split the ensemble's ``[N, 1 + F]`` output into ``log_score`` and the contributions (log2
+    units, module docstring); appends the constants it needs to ``initializers``."""
+    from onnx import TensorProto, helper
+
+    def const(name: str, values: list[int]) -> str:
+        initializers.append(helper.make_tensor(name, TensorProto.INT64, [len(values)], values))
+        return name
+
+    axis, start, end = const("axis_1", [1]), const("col_0", [0]), const("col_end", [1 + n_features])
+    return [
+        helper.make_node("Slice", ["ensemble", start, axis, axis], ["log_score"], name="log_score"),
+        helper.make_node("Slice", ["ensemble", axis, end, axis], [CONTRIBUTIONS_NAME], name="contributions"),
+    ]
 
 
 def read_metadata(path_or_proto: object) -> dict[str, str]:

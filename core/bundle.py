@@ -3,8 +3,13 @@
 A bundle is an MLflow model directory (``MLmodel`` of the ``onnx`` flavour, so ``mlflow models
 serve`` can serve it) plus two files of ours:
 
-- ``model.onnx``: the compact ONNX graph (one TreeEnsembleRegressor); feature names, threshold and
-  version are also in its metadata_props.
+- ``model.onnx``: the compact ONNX graph (one TreeEnsembleRegressor, output ``anomaly_score``), the
+  file the MLflow ``onnx`` flavour serves; feature names, threshold and version are also in its
+  metadata_props.
+- ``model-attribution.onnx``: the same trees with a second output, ``feature_contributions``
+  (``aml.onnx_export`` defines it); what the scoring core runs. Bundles written before it existed
+  lack it and are scored without explanations. It is a separate file because MLflow's ``onnx``
+  pyfunc returns every graph output as one DataFrame column and cannot hold an ``[N, F]`` output.
 - ``predmaint.json``: :class:`BundleMeta` below.
 - ``reference.parquet``: a fixed-size sample of the training inputs (``MODEL_FEATURES`` columns),
   which the drift sidecar compares live inputs against; its hash is in ``predmaint.json``.
@@ -31,6 +36,7 @@ EXPERIMENT_NAME: Final = "pred-maint-training"
 """MLflow experiment that training and registration runs go to."""
 
 ONNX_FILE: Final = "model.onnx"
+ATTRIBUTION_ONNX_FILE: Final = "model-attribution.onnx"
 META_FILE: Final = "predmaint.json"
 REFERENCE_FILE: Final = "reference.parquet"
 REFERENCE_SAMPLE_ROWS: Final = 5_000
@@ -39,6 +45,15 @@ REFERENCE_SAMPLE_ROWS: Final = 5_000
 ONNX_META_FEATURES: Final = "predmaint.features"
 ONNX_META_THRESHOLD: Final = "predmaint.threshold"
 ONNX_META_VERSION: Final = "predmaint.version"
+ONNX_META_ATTRIBUTION_BASELINE: Final = "predmaint.attribution_baseline"
+"""The score that feature contributions are measured from (0.5 for an IsolationForest without
+bootstrap): the graph's contributions of a row sum to ``log2(anomaly_score / baseline)``, and in
+score units (``scoring.explanations``) to ``anomaly_score - baseline``."""
+
+# the graph's interface (inputs and outputs), shared by the exporter and the scoring core
+ONNX_INPUT: Final = "X"
+ONNX_SCORE_OUTPUT: Final = "anomaly_score"
+ONNX_CONTRIBUTIONS_OUTPUT: Final = "feature_contributions"
 
 
 class BundleMeta(BaseModel):
@@ -70,6 +85,12 @@ class Bundle:
     @property
     def onnx_path(self) -> Path:
         return self.directory / ONNX_FILE
+
+    @property
+    def attribution_onnx_path(self) -> Path | None:
+        """The graph with feature contributions, or None for a bundle written before it existed."""
+        path = self.directory / ATTRIBUTION_ONNX_FILE
+        return path if path.is_file() else None
 
     @property
     def reference_path(self) -> Path:

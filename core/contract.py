@@ -121,6 +121,9 @@ MODEL_FEATURES: Final[tuple[str, ...]] = tuple(name for name, _, _ in STAT_FEATU
 """The model's input columns, in order. The reading count is in the view but not a model input:
 it describes sampling, not the machine."""
 VIEW_FEATURES: Final[tuple[str, ...]] = (*MODEL_FEATURES, READING_COUNT, IS_SPARSE)
+FEATURE_SENSORS: Final[dict[str, str]] = {name: source for name, source, _ in STAT_FEATURES}
+"""The sensor (telemetry column) each model feature is computed from: explanations name it. Every
+name in ``MODEL_FEATURES`` must have one (a unit test checks)."""
 
 
 # --- models -------------------------------------------------------------------------------------

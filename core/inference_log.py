@@ -39,6 +39,9 @@ class InferenceRecord(BaseModel):
     machine_id: str | None = None
     event_timestamp: float | None = None
     """Event time of the features (Unix seconds) when they came from the online store."""
+    top_features: list[dict[str, str | float]] | None = None
+    """The features that drove the score, highest contribution first: ``feature``, ``sensor``,
+    ``contribution`` (as in the ``/predict`` answer); absent when the model carries no attribution."""
 
 
 def segment_name(seq: int) -> str:

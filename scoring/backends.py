@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from scoring.errors import BackendError, BackendTimeout, ModelUnavailable
+from scoring.explanations import TopFeature, top_features
 from scoring.model_store import ModelStore
 from scoring.schemas import BatchPrediction, ModelInfo
 from scoring.settings import ScoringSettings
@@ -27,6 +28,9 @@ class Scored:
     model_version: str
     threshold: float
     scores: np.ndarray
+    top_features: list[list[TopFeature]] | None = None
+    """Per row, the features that drove its score (``scoring.explanations``); None when the model
+    carries no attribution."""
 
 
 class Backend(Protocol):
@@ -56,7 +60,11 @@ class OnnxBackend:
             raise ModelUnavailable(
                 f"no model loaded: {self.store.last_error}", {"source": self.store.source.description}
             )
-        return Scored(scorer.version, scorer.threshold, scorer.score(matrix))
+        scores, contributions = scorer.explain(matrix)
+        top = None
+        if contributions is not None and scorer.attribution_baseline is not None:
+            top = top_features(scores, contributions, scorer.features, scorer.attribution_baseline)
+        return Scored(scorer.version, scorer.threshold, scores, top)
 
     def info(self) -> ModelInfo:
         scorer = self.store.current
@@ -78,6 +86,7 @@ class OnnxBackend:
             features=list(scorer.features),
             loaded_at=scorer.loaded_at,
             reference_hash=scorer.reference_hash,
+            attribution_baseline=scorer.attribution_baseline,
         )
 
     def ready(self) -> tuple[bool, str | None]:
@@ -150,7 +159,16 @@ class AmlEndpointBackend:
                 loaded_at=datetime.now(UTC),
             )
         scores = np.array([p.anomaly_score for p in body.predictions], dtype=np.float64)
-        return Scored(body.model_version, body.threshold, scores)
+        top: list[list[TopFeature]] | None = None
+        if all(p.top_features is not None for p in body.predictions):
+            top = [
+                [
+                    TopFeature(feature=f.feature, sensor=f.sensor, contribution=f.contribution)
+                    for f in p.top_features or ()
+                ]
+                for p in body.predictions
+            ]
+        return Scored(body.model_version, body.threshold, scores, top)
 
     def info(self) -> ModelInfo:
         """What the endpoint last reported (it has no model route; ``loaded_at`` is when we first saw it)."""

@@ -3,6 +3,10 @@
 Shared by the facade (``scoring.main``) and the AzureML scoring script (``scoring.score``). A
 :class:`Scorer` is immutable once built: the model store swaps whole scorers, so a request that took
 one reference scores every row with one model version.
+
+The session runs the bundle's attribution graph when it has one (``core.bundle``), so one run yields
+the scores and every row's feature contributions (:meth:`Scorer.explain`); an older bundle without
+it is scored as before, and its rows carry no explanation.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from core.bundle import Bundle, load_bundle
+from core.bundle import (
+    ONNX_CONTRIBUTIONS_OUTPUT,
+    ONNX_INPUT,
+    ONNX_META_ATTRIBUTION_BASELINE,
+    ONNX_SCORE_OUTPUT,
+    Bundle,
+    load_bundle,
+)
 from core.contract import MODEL_FEATURES
 from scoring.errors import ModelIncompatible
 
@@ -47,8 +58,12 @@ class Scorer:
     reference_hash: str
     source: str
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    input_name: str = "X"
-    output_name: str = "anomaly_score"
+    input_name: str = ONNX_INPUT
+    output_name: str = ONNX_SCORE_OUTPUT
+    contributions_name: str | None = None
+    """The graph's contributions output, None when the bundle has no attribution graph."""
+    attribution_baseline: float | None = None
+    """Score the contributions are measured from: they sum to ``anomaly_score - baseline``."""
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, *, version: str | None = None, source: str = "") -> Scorer:
@@ -59,13 +74,18 @@ class Scorer:
                 f"bundle {bundle.directory} expects features {meta.features}, "
                 f"the contract has {list(MODEL_FEATURES)}"
             )
-        session = make_session(bundle.onnx_path)
+        graph = bundle.attribution_onnx_path or bundle.onnx_path
+        session = make_session(graph)
         inputs = session.get_inputs()
-        outputs = session.get_outputs()
-        if len(inputs) != 1 or len(outputs) < 1:
+        outputs = {o.name for o in session.get_outputs()}
+        if len(inputs) != 1 or ONNX_SCORE_OUTPUT not in outputs:
             raise ModelIncompatible(
-                f"bundle {bundle.directory}: graph must have one input and one score output"
+                f"bundle {bundle.directory}: graph must have one input and an {ONNX_SCORE_OUTPUT} output"
             )
+        contributions = ONNX_CONTRIBUTIONS_OUTPUT if ONNX_CONTRIBUTIONS_OUTPUT in outputs else None
+        baseline = session.get_modelmeta().custom_metadata_map.get(ONNX_META_ATTRIBUTION_BASELINE)
+        if contributions is not None and baseline is None:
+            raise ModelIncompatible(f"{graph}: contributions output without {ONNX_META_ATTRIBUTION_BASELINE}")
         scorer = cls(
             session=session,
             features=tuple(meta.features),
@@ -75,7 +95,9 @@ class Scorer:
             reference_hash=meta.reference_hash,
             source=source or str(bundle.directory),
             input_name=inputs[0].name,
-            output_name=outputs[0].name,
+            output_name=ONNX_SCORE_OUTPUT,
+            contributions_name=contributions,
+            attribution_baseline=float(baseline) if contributions is not None and baseline else None,
         )
         scorer.score(np.zeros((1, len(scorer.features)), dtype=np.float32))  # warm up: first run allocates
         return scorer
@@ -89,6 +111,17 @@ class Scorer:
         x = np.ascontiguousarray(matrix, dtype=np.float32)
         out = self.session.run([self.output_name], {self.input_name: x})[0]
         return np.asarray(out, dtype=np.float64).reshape(-1)
+
+    def explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores and feature contributions (``[N, F]`` float32 in the graph's log2 units, see
+        ``scoring.explanations``) from one run; contributions None without the attribution graph."""
+        x = np.ascontiguousarray(matrix, dtype=np.float32)
+        if self.contributions_name is None:
+            return self.score(x), None
+        score, contributions = self.session.run(
+            [self.output_name, self.contributions_name], {self.input_name: x}
+        )
+        return np.asarray(score, dtype=np.float64).reshape(-1), contributions
 
     def matrix(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
         """Rows keyed by feature name -> ``[N, F]`` float32 in the model's feature order."""

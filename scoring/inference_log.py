@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 
 from core.inference_log import list_segments, segment_name
+from scoring.explanations import TopFeature
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class LogChunk:
     threshold: float
     machine_ids: tuple[str, ...] | None = None
     event_timestamps: tuple[float | None, ...] | None = None
+    top_features: list[list[TopFeature]] | None = None
 
     @property
     def rows(self) -> int:
@@ -60,6 +62,8 @@ class LogChunk:
                 record["machine_id"] = self.machine_ids[i]
             if self.event_timestamps is not None:
                 record["event_timestamp"] = self.event_timestamps[i]
+            if self.top_features is not None:
+                record["top_features"] = self.top_features[i]
             out.append(orjson.dumps(record))
         return b"\n".join(out) + b"\n"
 

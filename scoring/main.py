@@ -334,11 +334,15 @@ def _install_routes(app: FastAPI) -> None:
                 threshold=scored.threshold,
                 machine_ids=machine_ids,
                 event_timestamps=event_ts,
+                top_features=scored.top_features,
             )
         )
         predictions = []
+        top = scored.top_features
         for i, score in enumerate(scored.scores.tolist()):
             item: dict[str, Any] = {"anomaly_score": score, "is_anomaly": score >= scored.threshold}
+            if top is not None:
+                item["top_features"] = top[i]
             if extras is not None:
                 item.update(extras[i])
             predictions.append(item)

@@ -104,9 +104,25 @@ class InlineRequest(BaseModel):
         return [self.features] if self.features is not None else list(self.rows or ())
 
 
+class FeatureContribution(BaseModel):
+    """One feature's share of a row's anomaly score (see ``aml.onnx_export``)."""
+
+    feature: str
+    sensor: str = Field(description="the telemetry column the feature is computed from")
+    contribution: float = Field(
+        description="score units; a row's contributions over all features sum to anomaly_score minus "
+        "the model's attribution_baseline (0.5); positive pushed the row towards anomalous"
+    )
+
+
 class Prediction(BaseModel):
     anomaly_score: float = Field(description="higher means more anomalous")
     is_anomaly: bool = Field(description="anomaly_score >= threshold")
+    top_features: list[FeatureContribution] | None = Field(
+        default=None,
+        description="the features with the largest contributions, highest first (none when the "
+        "model carries no attribution)",
+    )
     machine_id: str | None = None
     event_timestamp: datetime | None = Field(
         default=None, description="end of the feature window (UTC), when features came from the online store"
@@ -135,6 +151,9 @@ class ModelInfo(BaseModel):
     features: list[str]
     loaded_at: datetime | None
     reference_hash: str | None = None
+    attribution_baseline: float | None = Field(
+        default=None, description="the score that top_features contributions are measured from"
+    )
 
 
 class ErrorBody(BaseModel):

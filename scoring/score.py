@@ -31,6 +31,7 @@ from pydantic import ValidationError  # noqa: E402
 from core.bundle import META_FILE, load_bundle  # noqa: E402
 from core.contract import MAX_BODY_BYTES, describe_errors  # noqa: E402
 from scoring.core import Scorer  # noqa: E402
+from scoring.explanations import top_features  # noqa: E402
 from scoring.schemas import InlineRequest  # noqa: E402
 
 log = logging.getLogger("scoring.score")
@@ -82,8 +83,15 @@ def run(raw_data: str) -> Any:
     rows = request.row_list()
     scorer = _scorer
     matrix = np.array([[getattr(row, name) for name in scorer.features] for row in rows], dtype=np.float32)
-    scores = scorer.score(matrix).tolist()
-    predictions = [{"anomaly_score": s, "is_anomaly": s >= scorer.threshold} for s in scores]
+    scored, contributions = scorer.explain(matrix)
+    scores = scored.tolist()
+    predictions: list[dict[str, Any]] = [
+        {"anomaly_score": s, "is_anomaly": s >= scorer.threshold} for s in scores
+    ]
+    if contributions is not None and scorer.attribution_baseline is not None:
+        explained = top_features(scored, contributions, scorer.features, scorer.attribution_baseline)
+        for item, top in zip(predictions, explained, strict=True):
+            item["top_features"] = top
     if request.features is not None:
         return {**predictions[0], "model_version": scorer.version, "threshold": scorer.threshold}
     return {"model_version": scorer.version, "threshold": scorer.threshold, "predictions": predictions}

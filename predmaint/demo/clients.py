@@ -33,6 +33,7 @@ class Scored:
     is_anomaly: bool
     threshold: float
     model_version: str
+    top_features: list[dict[str, Any]] | None = None
 
 
 def readings_payload(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
@@ -81,6 +82,7 @@ class FacadeClient:
             is_anomaly=bool(body["is_anomaly"]),
             threshold=float(body["threshold"]),
             model_version=str(body["model_version"]),
+            top_features=body.get("top_features"),
         )
 
     def predict_rows(self, rows: list[dict[str, float]]) -> int:

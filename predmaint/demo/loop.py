@@ -143,7 +143,15 @@ class LiveLoop:
         for s in self.facade.predict_all(machines):
             versions.add(s.model_version)
             self.record.scores.append(
-                ScoreRow(sim_time, s.machine_id, s.anomaly_score, s.is_anomaly, s.threshold, s.model_version)
+                ScoreRow(
+                    sim_time,
+                    s.machine_id,
+                    s.anomaly_score,
+                    s.is_anomaly,
+                    s.threshold,
+                    s.model_version,
+                    s.top_features,
+                )
             )
         if self.state.in_swap:
             self.record.predict.failed_during_swap += self.record.predict.failed - before

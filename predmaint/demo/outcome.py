@@ -9,7 +9,7 @@ from typing import Any
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.quality import AlertQuality
 from predmaint.demo.record import RunRecord
-from predmaint.demo.report import PLOT_IDS, SUMMARY_FILE
+from predmaint.demo.report import PLOT_IDS, SUMMARY_FILE, alert_episodes, fails_within
 from predmaint.demo.timeline import EventKind, Timeline
 
 DRIFT_EPISODES = 1
@@ -90,6 +90,7 @@ def summary(
         "live_end": record.live_end.isoformat() if record.live_end else None,
         "drift_onset": record.drift_onset.isoformat() if record.drift_onset else None,
         "alert_quality": quality.to_json(),
+        "alert_episodes": _episodes_json(record, quality),
         "drift": [
             {
                 "sim_time": d.sim_time.isoformat(),
@@ -102,6 +103,30 @@ def summary(
         ],
         "timeline": timeline.to_json(),
         "config": config.model_dump(mode="json"),
+    }
+
+
+def _episodes_json(record: RunRecord, quality: AlertQuality) -> dict[str, Any]:
+    from aml.episodes import EpisodeCounts
+
+    episodes = alert_episodes(record)
+    return {
+        **EpisodeCounts(episodes).as_json(),
+        "episodes_list": [
+            {
+                "machine_id": e.machine_id,
+                "opened_at": e.opened_at.isoformat(),
+                "closed_at": e.closed_at.isoformat() if e.closed_at else None,
+                "flagged": e.flagged,
+                "windows": e.windows,
+                "peak_score": e.peak_score,
+                "notified": e.notified,
+                "drift_suspect": e.drift_suspect,
+                "fails_within_horizon": fails_within(record, e, quality.horizon_h),
+                "top_features": e.top_features,
+            }
+            for e in episodes
+        ],
     }
 
 

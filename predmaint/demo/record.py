@@ -19,6 +19,8 @@ class ScoreRow:
     is_anomaly: bool
     threshold: float
     model_version: str
+    top_features: list[dict[str, object]] | None = None
+    """The /predict answer's explanation: feature, sensor, contribution (highest first)."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ Plots, each in a ``<div id="plot-...">`` (ids in :data:`PLOT_IDS`): fleet anomal
 with failures marked; drift share over time against the threshold with the alert, retrain and
 promotion marked; per-feature drift at the peak; the served model version over time; alert
 precision, recall and lead time. The Evidently report of the peak window sits beside it and is
-linked.
+linked. A table lists the alert episodes (``aml.episodes``, from the facade's answers): when each
+opened and closed, whether it was notified or suppressed by the budget, whether it opened during
+the fleet drift the sidecar detected, whether the machine failed within the horizon, and the
+features (and sensors) that drove it, from the answers' ``top_features``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
 
 from predmaint.demo.quality import AlertQuality
 from predmaint.demo.record import RunRecord
@@ -22,6 +27,8 @@ from predmaint.demo.timeline import EventKind, Timeline
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+    from aml.episodes import Episode
 
 PLOT_IDS: Final = (
     "plot-fleet-scores",
@@ -256,6 +263,79 @@ def alert_quality_figure(quality: AlertQuality) -> go.Figure:
     return fig
 
 
+def alert_episodes(record: RunRecord) -> list[Episode]:
+    """The live phase's alert episodes: every answered score with its version's threshold; drift
+    intervals are the sidecar's detected verdicts."""
+    import pandas as pd
+
+    from aml.episodes import SCORE, TOP_FEATURES, EpisodePolicy, drift_intervals, episodes_from_scores
+    from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
+
+    if not record.scores:
+        return []
+    frame = pd.DataFrame(
+        {
+            ENTITY_KEY: [r.machine_id for r in record.scores],
+            EVENT_TIMESTAMP: pd.to_datetime([r.sim_time for r in record.scores], utc=True),
+            SCORE: [r.anomaly_score for r in record.scores],
+            TOP_FEATURES: [r.top_features for r in record.scores],
+        }
+    )
+    thresholds = [r.threshold for r in record.scores]
+    drift = drift_intervals([d.sim_time for d in record.drift], [d.detected for d in record.drift])
+    return episodes_from_scores(frame, np.asarray(thresholds), EpisodePolicy(), drift=drift)
+
+
+def fails_within(record: RunRecord, episode: Episode, horizon_h: float) -> bool:
+    return any(
+        f.machine_id == episode.machine_id
+        and episode.opened_at < f.failure_time <= episode.opened_at + timedelta(hours=horizon_h)
+        for f in record.failures
+    )
+
+
+def episodes_table(record: RunRecord, episodes: Sequence[Episode], horizon_h: float) -> str:
+    """The HTML table of the episodes (module docstring)."""
+    if not episodes:
+        return "<p>No alert episodes.</p>"
+
+    def when(t: datetime | None) -> str:
+        return t.strftime("%m-%d %H:%M") if t else "open"
+
+    def explain(e: Episode) -> str:
+        return "<br>".join(
+            f"{html.escape(str(f['feature']))} <small>({html.escape(str(f['sensor']))})</small> "
+            f"{float(f['contribution']):+.3f}"
+            for f in e.top_features
+        )
+
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{c}</td>"
+            for c in (
+                html.escape(e.machine_id),
+                when(e.opened_at),
+                when(e.closed_at),
+                f"{e.flagged}/{e.windows}",
+                f"{e.peak_score:.3f}",
+                "notified" if e.notified else '<span class="bad">suppressed (budget)</span>',
+                "drift-suspect" if e.drift_suspect else "",
+                "fails" if fails_within(record, e, horizon_h) else "no failure",
+                explain(e),
+            )
+        )
+        + "</tr>"
+        for e in episodes
+    )
+    return (
+        '<table class="tl" id="alert-episodes"><tr><th>machine</th><th>opened</th><th>closed</th>'
+        "<th>flagged/windows</th><th>peak score</th><th>notification</th><th>fleet drift</th>"
+        f"<th>within {horizon_h:g} h</th><th>top features (mean contribution over flagged windows)</th></tr>"
+        f"{rows}</table>"
+    )
+
+
 def write_report(
     out_dir: Path,
     record: RunRecord,
@@ -267,6 +347,10 @@ def write_report(
     verdict: list[str],
 ) -> Path:
     """Write ``demo-report.html`` into ``out_dir`` and return its path."""
+    from aml.episodes import EpisodePolicy
+
+    policy = EpisodePolicy()
+    episodes = alert_episodes(record)
     figures = [
         fleet_scores_figure(record, timeline),
         drift_share_figure(record, timeline),
@@ -325,6 +409,12 @@ pre {{ background: #f6f6f6; padding: 0.5rem; font-size: 0.8rem; }}
 {status}
 {evidently}
 {"".join(parts)}
+<h2>Alert episodes</h2>
+<p>Open after {policy.open_k} flagged hours in a row, close after {policy.close_m} clear hours in a
+row; one notification per episode, at most {policy.budget} per machine per {policy.budget_period_h:g} h
+(beyond it: suppressed and counted). Contributions are in score units: a row's contributions over all
+features sum to its anomaly score minus 0.5.</p>
+{episodes_table(record, episodes, quality.horizon_h)}
 <h2>Timeline</h2>
 <table class="tl"><tr><th>wall s</th><th>simulated time</th><th>event</th><th>machine</th><th>detail</th></tr>
 {timeline_rows}</table>

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from core.contract import FEATURE_SENSORS
 from core.layout import DATA_DIR_ENV
 from predmaint.demo.report import PLOT_IDS, REPORT_FILE, SUMMARY_FILE
 
@@ -105,6 +106,17 @@ def test_the_report_is_written_with_its_plots(demo_run: DemoRun) -> None:
     evidently = demo_run.summary["evidently_report"]
     assert evidently and Path(evidently).is_file()
     assert Path(evidently).name in html  # linked from the report
+
+
+def test_alert_episodes_are_explained_in_the_report(demo_run: DemoRun) -> None:
+    episodes = demo_run.summary["alert_episodes"]
+    assert episodes["episodes"] >= 1, episodes
+    assert episodes["episodes"] == episodes["notified"] + episodes["suppressed"]
+    for e in episodes["episodes_list"]:
+        assert e["top_features"] and all(f["feature"] in FEATURE_SENSORS for f in e["top_features"]), e
+    html = Path(demo_run.summary["report"]).read_text()
+    assert 'id="alert-episodes"' in html
+    assert episodes["episodes_list"][0]["top_features"][0]["feature"] in html
 
 
 def test_no_service_outlives_the_demo(demo_run: DemoRun) -> None:

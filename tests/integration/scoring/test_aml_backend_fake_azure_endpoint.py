@@ -101,7 +101,11 @@ def test_answers_match_the_in_process_backend(
         [p["anomaly_score"] for p in l_batch["predictions"]]
     )
     assert [p["is_anomaly"] for p in r_batch.json()["predictions"]] == [False, True]
-    assert set(r_one.json()) == {"anomaly_score", "is_anomaly", "model_version", "threshold"}
+    assert set(r_one.json()) == {"anomaly_score", "is_anomaly", "model_version", "threshold", "top_features"}
+    # the endpoint's explanations reach the facade's answer unchanged
+    assert [p["top_features"] for p in r_batch.json()["predictions"]] == [
+        p["top_features"] for p in l_batch["predictions"]
+    ]
     assert info["backend"] == "aml-endpoint" and info["version"] == "12"
     assert fake.deployments[-1] == "green"  # the pinned deployment header reached the endpoint
 
