@@ -165,13 +165,25 @@ def relative_features(
         no_type = ~np.isfinite(type_med)
         base_med = np.where(cold, np.where(no_type, peer_med, type_med), own_med)
         base_scale = np.where(cold, np.where(no_type, peer_scale, type_scale), own_scale)
+        # peers: each machine's excess over its own baseline, against its type's excesses this hour
+        excess = x - base_med
+        group = target_types.astype(np.int64) * n_h + t_h
+        ok = usable[mask] & np.isfinite(excess)
+        stats = pd.DataFrame({"g": group[ok], "r": excess[ok]}).groupby("g")["r"]
+        g_med = stats.median()
+        g_mad = (excess[ok] - g_med.reindex(group[ok]).to_numpy()).__abs__()
+        g_mad = pd.Series(g_mad).groupby(group[ok]).median()
+        med = g_med.reindex(group).to_numpy()
+        spread = np.maximum(
+            MAD_TO_SIGMA * g_mad.reindex(group).to_numpy(), RELATIVE_SCALE_FLOOR * np.abs(base_med)
+        )
         for name, b, kind in RELATIVE_FEATURES:
             if b != base:
                 continue
             if kind == OWN:
                 out[name] = _deviation(x, base_med, base_scale)
             else:
-                out[name] = _deviation(x, peer_med, peer_scale)
+                out[name] = _deviation(excess, med, spread)
     assert days is not None
     out[BASELINE_DAYS_FEATURE] = days.astype(np.float64)
     out[BASELINE_IS_COLD] = days < MIN_BASELINE_DAYS

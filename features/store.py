@@ -454,9 +454,10 @@ class OnlineFeatures:
     """One machine's online features and their freshness.
 
     ``values`` holds every model feature, ``baseline_days`` and ``reading_count`` (as float), or is
-    None when the store has nothing for the machine. ``event_timestamp`` is the window END; ``age_s``
-    is ``now`` minus it in seconds. ``is_stale`` is True when the age exceeds ``FEATURE_TTL`` or nothing is stored:
-    Feast's Python read path does not enforce the view's TTL, so this flag is the check.
+    None when the store has nothing for the machine. ``event_timestamp`` is the window END;
+    ``age_s`` is ``now`` minus it in seconds. ``is_stale`` is True when the age exceeds
+    ``FEATURE_TTL`` or nothing is stored: Feast's Python read path does not enforce the view's TTL,
+    so this flag is the check.
     """
 
     machine_id: str
