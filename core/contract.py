@@ -142,14 +142,29 @@ _RELATIVE_BASES: Final[tuple[str, ...]] = (
     f"{TEMPERATURE.name}_mean",
     f"{ROTATIONAL_SPEED.name}_mean",
 )
+EXCESS_ONLY_BASES: Final = frozenset({f"{VIBRATION.name}_mean", f"{TEMPERATURE.name}_mean"})
+"""Deviations of these are floored at 0: every failure mode adds vibration or heat, and a machine
+running smoother or cooler than its normal (for days after a repair, when its baseline still holds
+the degraded week) is not failing. Speed deviations stay two-sided (a drive that slows is news)."""
 RELATIVE_FEATURES: Final[tuple[tuple[str, str, str], ...]] = tuple(
     (f"{base}_{kind}", base, kind) for base in _RELATIVE_BASES for kind in (OWN, PEERS)
 )
 """(feature name, statistic it is relative to, ``OWN`` or ``PEERS``): robust deviations
 ``(x - median) / max(MAD_TO_SIGMA * MAD, RELATIVE_SCALE_FLOOR * |median|)``, clipped to
-``RELATIVE_LIMIT``. ``OWN``: against the machine's own windows at the same hour of day on the last
-``BASELINE_DAYS`` days (its type's baseline while cold). ``PEERS``: against the windows of the same
-type at the same hour (a fleet-wide shift cancels, one machine's fault does not)."""
+``RELATIVE_LIMIT`` (and at 0 from below for ``EXCESS_ONLY_BASES``). ``OWN``: against the machine's
+own windows at the same hour of day on the last ``BASELINE_DAYS`` days (its type's baseline while
+cold). ``PEERS``: the machine's excess over that baseline against the excesses of its type's
+machines in the same hour (a fleet-wide shift cancels, one machine's fault does not). Computed by
+``features.relative``."""
+DAY_MEAN_HOURS: Final = 24
+"""Day scale: each relative feature also as its mean over the machine's windows ending in the last
+DAY_MEAN_HOURS hours (this one included). Slow faults (a cooling loss creeping over days) are a few
+robust deviations a day; averaged over a whole load cycle the hourly scatter shrinks and they stand
+out a day or more earlier than any single hour does."""
+DAY_MEAN_FEATURES: Final[tuple[tuple[str, str], ...]] = tuple(
+    (f"{name}_{DAY_MEAN_HOURS}h", name) for name, _, _ in RELATIVE_FEATURES
+)
+"""(feature name, hourly relative feature it averages)."""
 BASELINE_DAYS_FEATURE: Final = "baseline_days"
 """How many own days the baseline had (0..BASELINE_DAYS); below MIN_BASELINE_DAYS the OWN features
 are against the type's baseline (cold start)."""
@@ -158,6 +173,7 @@ BASELINE_IS_COLD: Final = "baseline_is_cold"
 MODEL_FEATURES: Final[tuple[str, ...]] = (
     *(name for name, _, _ in STAT_FEATURES),
     *(name for name, _, _ in RELATIVE_FEATURES),
+    *(name for name, _ in DAY_MEAN_FEATURES),
 )
 """The model's input columns, in order. The reading count is in the view but not a model input:
 it describes sampling, not the machine; nor are the baseline's day count and cold flag."""

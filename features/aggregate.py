@@ -36,6 +36,7 @@ from core.contract import (
     BASELINE_DAYS_FEATURE,
     BASELINE_IS_COLD,
     CREATED_TIMESTAMP,
+    DAY_MEAN_FEATURES,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     IS_SPARSE,
@@ -60,7 +61,12 @@ WINDOW_COLUMNS: Final[tuple[str, ...]] = (
 )
 """Columns of a windows frame (the offline store's rows), in order."""
 _FLEET_COLUMNS: Final = frozenset(
-    (*(n for n, _, _ in RELATIVE_FEATURES), BASELINE_DAYS_FEATURE, BASELINE_IS_COLD)
+    (
+        *(n for n, _, _ in RELATIVE_FEATURES),
+        *(n for n, _ in DAY_MEAN_FEATURES),
+        BASELINE_DAYS_FEATURE,
+        BASELINE_IS_COLD,
+    )
 )
 AGGREGATE_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in WINDOW_COLUMNS if c not in _FLEET_COLUMNS)
 """Columns of one machine's own aggregates: ``WINDOW_COLUMNS`` without the relative features,

@@ -13,14 +13,18 @@ temperature):
   cold and ``x`` is compared with its type's baseline (every window of its type at those hours) and
   ``baseline_is_cold`` is set; ``baseline_days`` says how many own days there were. Before any
   history exists at all, the type's windows of the same hour stand in.
-- **peers**: ``x`` against the windows of ``m``'s machine type ending at ``h`` (the same hour, which
+- **peers**: against the windows of ``m``'s machine type ending at ``h`` (the same hour, which
   holds readings before ``h`` only). A fleet-wide shift moves the median with it and cancels; one
   machine's fault does not move the median.
 
 Deviations are robust: ``(x - median) / max(MAD_TO_SIGMA x MAD, RELATIVE_SCALE_FLOOR x |median|)``,
-clipped to ``+-RELATIVE_LIMIT``. Sparse windows are scored but never part of a baseline or of the
-peer statistics. Machine types come from the machine registry (:func:`read_machine_types`); a
-machine missing from it is of type ``UNKNOWN_MACHINE_TYPE`` (its peers are the other unknowns).
+clipped to ``+-RELATIVE_LIMIT``; for vibration and temperature only the excess counts (floored at 0,
+see ``EXCESS_ONLY_BASES``). The peer feature compares the machine's excess over its own baseline
+(``x`` minus the baseline median) with the same excess of its type's machines in that hour: weather
+and fleet-wide shifts move every machine's excess together and cancel. Sparse windows are scored
+but never part of a baseline or of the peer statistics. Machine types come from the machine
+registry (:func:`read_machine_types`); a machine missing from it is of type
+``UNKNOWN_MACHINE_TYPE`` (its peers are the other unknowns).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import warnings
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -39,8 +43,11 @@ from core.contract import (
     BASELINE_DAYS_FEATURE,
     BASELINE_IS_COLD,
     CREATED_TIMESTAMP,
+    DAY_MEAN_FEATURES,
+    DAY_MEAN_HOURS,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
+    EXCESS_ONLY_BASES,
     IS_SPARSE,
     MACHINE_TYPE,
     MAD_TO_SIGMA,
@@ -56,6 +63,7 @@ from core.layout import DataLayout
 
 RELATIVE_COLUMNS: Final[tuple[str, ...]] = (
     *(name for name, _, _ in RELATIVE_FEATURES),
+    *(name for name, _ in DAY_MEAN_FEATURES),
     BASELINE_DAYS_FEATURE,
     BASELINE_IS_COLD,
 )
@@ -99,17 +107,19 @@ def _robust(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.n
     return median, scale, count
 
 
-def _deviation(x: np.ndarray, median: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _deviation(x: np.ndarray, median: np.ndarray, scale: np.ndarray, *, excess_only: bool) -> np.ndarray:
     with np.errstate(all="ignore"):
         z = (x - median) / scale
     z = np.where(scale > 0, z, 0.0)
-    return np.clip(z, -RELATIVE_LIMIT, RELATIVE_LIMIT)
+    return np.clip(z, 0.0 if excess_only else -RELATIVE_LIMIT, RELATIVE_LIMIT)
 
 
 def relative_features(
     windows: pd.DataFrame, machine_types: Mapping[str, str], targets: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """Relative features (``RELATIVE_COLUMNS``) of the rows ``targets`` (a boolean mask; default all)
+    """Hourly relative features (``RELATIVE_COLUMNS``; the day means are left NaN for
+    :func:`_day_means`, which needs the hourly values of the day before)
+    of the rows ``targets`` (a boolean mask; default all)
     of ``windows``, computed from every row of ``windows`` (one row per machine and window, with
     ``EVENT_TIMESTAMP``, the ``BASES`` statistics and ``IS_SPARSE``). The result is indexed like the
     target rows. Rows needed as history must be in ``windows``: the ``BASELINE_DAYS`` days before the
@@ -181,15 +191,40 @@ def relative_features(
             if b != base:
                 continue
             if kind == OWN:
-                out[name] = _deviation(x, base_med, base_scale)
+                out[name] = _deviation(x, base_med, base_scale, excess_only=base in EXCESS_ONLY_BASES)
             else:
-                out[name] = _deviation(excess, med, spread)
+                out[name] = _deviation(excess, med, spread, excess_only=base in EXCESS_ONLY_BASES)
     assert days is not None
     out[BASELINE_DAYS_FEATURE] = days.astype(np.float64)
     out[BASELINE_IS_COLD] = days < MIN_BASELINE_DAYS
     # no usable peer at all (a lone sparse window): no deviation to speak of
     names = [name for name, _, _ in RELATIVE_FEATURES]
     out[names] = out[names].fillna(0.0)
+    return out
+
+
+def _day_means(frame: pd.DataFrame, targets: np.ndarray) -> pd.DataFrame:
+    """``DAY_MEAN_FEATURES`` of the target rows: per machine, the mean of each hourly relative
+    feature over its windows ending in the last ``DAY_MEAN_HOURS`` hours (the row's own included),
+    read from ``frame``, whose hourly relative columns must be filled for those windows."""
+    codes, _ = pd.factorize(frame[ENTITY_KEY], sort=False)
+    ts = pd.DatetimeIndex(frame[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8
+    hour = (ts - ts.min()) // _HOUR_NS
+    n_m, n_h = int(codes.max()) + 1, int(hour.max()) + 1
+    t_m, t_h = codes[targets], hour[targets]
+    lo = np.maximum(t_h - DAY_MEAN_HOURS, -1)
+    out = pd.DataFrame(index=frame.index[targets])
+    for name, hourly in DAY_MEAN_FEATURES:
+        values = frame[hourly].to_numpy(np.float64)
+        present = np.isfinite(values)
+        total = np.zeros((n_m, n_h + 1))
+        count = np.zeros((n_m, n_h + 1))
+        total[codes[present], hour[present] + 1] = values[present]
+        count[codes[present], hour[present] + 1] = 1.0
+        total, count = total.cumsum(axis=1), count.cumsum(axis=1)
+        s = total[t_m, t_h + 1] - total[t_m, lo + 1]
+        n = count[t_m, t_h + 1] - count[t_m, lo + 1]
+        out[name] = np.where(n > 0, s / np.maximum(n, 1), 0.0)
     return out
 
 
@@ -204,7 +239,21 @@ def with_relative(windows: pd.DataFrame, machine_types: Mapping[str, str]) -> pd
     for column in RELATIVE_COLUMNS:
         out[column] = rel[column].to_numpy()
     out[BASELINE_IS_COLD] = out[BASELINE_IS_COLD].astype(bool)
+    day = _day_means(out, np.ones(len(out), bool))
+    for column in day.columns:
+        out[column] = day[column].to_numpy()
     return out
+
+
+def windows_of(
+    readings: pd.DataFrame, machine_types: Mapping[str, str] | None = None, **aggregate: Any
+) -> pd.DataFrame:
+    """The offline store's rows (``WINDOW_COLUMNS``) of a frame of readings, in one bulk pass:
+    :func:`features.aggregate.aggregate_windows` (keyword arguments go there), then
+    :func:`with_relative` over the whole frame (``machine_types`` default: none known)."""
+    from features.aggregate import WINDOW_COLUMNS, aggregate_windows
+
+    return with_relative(aggregate_windows(readings, **aggregate), machine_types or {})[list(WINDOW_COLUMNS)]
 
 
 class RelativeState:
@@ -249,6 +298,9 @@ class RelativeState:
                 frame[column] = np.zeros(len(frame), values.dtype)
             frame.loc[targets, column] = values
         frame[BASELINE_IS_COLD] = frame[BASELINE_IS_COLD].astype(bool)
+        day = _day_means(frame, targets)
+        for column in day.columns:
+            frame.loc[targets, column] = day[column].to_numpy()
         frame.loc[targets, CREATED_TIMESTAMP] = changed[CREATED_TIMESTAMP].max()
         self._frame = frame
         return frame.loc[targets].reset_index(drop=True)
@@ -259,6 +311,7 @@ __all__ = [
     "RelativeState",
     "read_machine_types",
     "relative_features",
+    "windows_of",
     "with_relative",
     "write_machine_types",
 ]

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from core.contract import (
+    DAY_MEAN_FEATURES,
+    DAY_MEAN_HOURS,
     MAX_PREDICT_BATCH,
     RELATIVE_FEATURES,
     RELATIVE_LIMIT,
@@ -68,6 +70,7 @@ FeatureRow = create_model(
     __doc__="One model input row: every feature of the contract's MODEL_FEATURES, finite, in range.",
     **{name: _feature_field(source, stat) for name, source, stat in STAT_FEATURES},
     **{name: _relative_field(base, kind) for name, base, kind in RELATIVE_FEATURES},
+    **{name: _relative_field(hourly, f"mean over {DAY_MEAN_HOURS} h") for name, hourly in DAY_MEAN_FEATURES},
 )
 
 

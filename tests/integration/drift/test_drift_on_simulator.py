@@ -22,7 +22,7 @@ from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
 from drift.detector import DriftConfig, check_drift
 from drift.monitor import select_rows
 from drift.settings import DriftSettings
-from features.aggregate import aggregate_windows
+from features.relative import windows_of
 from simulator.fleet import FleetConfig, FleetSimulator
 from simulator.scenarios import DriftScenario
 
@@ -38,7 +38,7 @@ def _windows(drift: DriftScenario | None, days: float) -> tuple[pd.DataFrame, pd
         machines=MACHINES, days=days, seed=SEED, drift=drift, drift_at_days=REFERENCE_DAYS if drift else None
     )
     result = FleetSimulator(config).history()
-    windows = aggregate_windows(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
+    windows = windows_of(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
     return windows, result.failures, result.maintenance
 
 

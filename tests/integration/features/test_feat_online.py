@@ -18,9 +18,9 @@ from core.contract import (
     TelemetryBatch,
 )
 from core.layout import DataLayout
-from features.aggregate import aggregate_windows
 from features.errors import StoreNotApplied
 from features.ingest import Ingestor, ingest_history
+from features.relative import windows_of
 from features.store import (
     apply,
     materialize,
@@ -43,7 +43,7 @@ def test_sqlite_read_reports_age_and_stale_flag(
     layout: DataLayout, day: datetime, hour_readings: HourReadings
 ) -> None:
     readings = pd.concat([hour_readings("fresh", 5, 2.0, n=40), hour_readings("sparse", 5, 4.0, n=5)])
-    write_offline(layout, aggregate_windows(readings))
+    write_offline(layout, windows_of(readings))
     store = open_store(layout)
     apply(store)
     summary = materialize(store)
