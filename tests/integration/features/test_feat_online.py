@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from core.contract import (
+    BASELINE_DAYS_FEATURE,
+    BASELINE_IS_COLD,
     EVENT_TIMESTAMP,
     FEATURE_TTL,
     MODEL_FEATURES,
@@ -144,8 +146,9 @@ def test_redis_round_trip_after_materialize(
         newest = windows.loc[windows["machine_id"] == machine].iloc[-1]
         assert row.machine_id == machine and row.event_timestamp == day + timedelta(hours=3)
         assert row.values == pytest.approx(
-            {name: float(newest[name]) for name in (*MODEL_FEATURES, READING_COUNT)}
+            {name: float(newest[name]) for name in (*MODEL_FEATURES, BASELINE_DAYS_FEATURE, READING_COUNT)}
         )
+        assert row.baseline_is_cold == bool(newest[BASELINE_IS_COLD])  # one day of history: cold
         assert row.values is not None and row.values[MEAN] == float(i + 2)
         assert row.age_s == 0.0 and not row.is_stale
 
