@@ -177,6 +177,12 @@ MODEL_FEATURES: Final[tuple[str, ...]] = (
 )
 """The model's input columns, in order. The reading count is in the view but not a model input:
 it describes sampling, not the machine; nor are the baseline's day count and cold flag."""
+DRIFT_FEATURES: Final[tuple[str, ...]] = tuple(name for name, _, _ in STAT_FEATURES)
+"""The model inputs the drift monitor compares with the reference: the absolute statistics. A
+fleet's regime shows there; the relative features are, by construction, normalised to each
+machine's last week and to its peers, so a fleet-wide shift cancels in them or fades within
+BASELINE_DAYS, and their narrow, mostly-zero distributions would make day-to-day noise look like
+drift."""
 VIEW_FEATURES: Final[tuple[str, ...]] = (
     *MODEL_FEATURES,
     BASELINE_DAYS_FEATURE,

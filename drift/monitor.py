@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from core.bundle import frame_hash
 from core.bundle_source import BundleSource as ReferenceSource
+from core.contract import DRIFT_FEATURES
 from drift.detector import (
     DriftCheck,
     DriftConfig,
@@ -57,7 +58,9 @@ def load_reference(source: ReferenceSource, version: str) -> Reference:
         rows=len(frame),
         source=source.description,
     )
-    return Reference(frame=frame, features=tuple(bundle.meta.features), info=info, source_version=version)
+    # drift is judged on the absolute statistics only (see DRIFT_FEATURES)
+    features = tuple(f for f in bundle.meta.features if f in DRIFT_FEATURES)
+    return Reference(frame=frame, features=features, info=info, source_version=version)
 
 
 def select_rows(

@@ -18,7 +18,7 @@ import pytest
 from aml.bundle_builder import build_bundle
 from aml.steps.prepare import near_failure_mask
 from core.bundle import Bundle
-from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
+from core.contract import DRIFT_FEATURES, EVENT_TIMESTAMP
 from drift.detector import DriftConfig, check_drift
 from drift.monitor import select_rows
 from drift.settings import DriftSettings
@@ -30,7 +30,7 @@ MACHINES = 50
 REFERENCE_DAYS = 14
 CONTROL_WINDOWS = 20
 SEED = 1
-COLS = list(MODEL_FEATURES)
+COLS = list(DRIFT_FEATURES)
 
 
 def _windows(drift: DriftScenario | None, days: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
