@@ -45,7 +45,8 @@ def _fleet(machines: int, days: int) -> tuple[pd.DataFrame, dict[str, str]]:
     types = dict(zip(sim.machines[ENTITY_KEY], sim.machines["machine_type"], strict=True))
     stats = [c for c in MODEL_FEATURES if c in base.columns]
     rng = np.random.default_rng(1)
-    parts, fleet_types = [], {}
+    parts: list[pd.DataFrame] = []
+    fleet_types: dict[str, str] = {}
     for copy in range(-(-machines // 50)):
         part = base.copy()
         factor = 1.0 + JITTER * rng.standard_normal(50)
