@@ -163,14 +163,15 @@ def relative_features(
             if not len(rows):
                 continue
             peers = grid[type_codes == code]  # (P, H)
-            hours = t_h[rows]
+            # the type's statistics depend on the hour only: compute them once per distinct hour
+            hours, back = np.unique(t_h[rows], return_inverse=True)
             med, scale, _ = _robust(peers[:, hours], axis=0)
-            peer_med[rows], peer_scale[rows] = med, scale
-            lh = hours[None, :] - lags[:, None]  # (N, R)
+            peer_med[rows], peer_scale[rows] = med[back], scale[back]
+            lh = hours[None, :] - lags[:, None]  # (N, U)
             ok = lh >= 0
-            vals = np.where(ok[None], peers[:, np.where(ok, lh, 0)], np.nan)  # (P, N, R)
-            med, scale, _ = _robust(vals.reshape(-1, len(rows)), axis=0)
-            type_med[rows], type_scale[rows] = med, scale
+            vals = np.where(ok[None], peers[:, np.where(ok, lh, 0)], np.nan)  # (P, N, U)
+            med, scale, _ = _robust(vals.reshape(-1, len(hours)), axis=0)
+            type_med[rows], type_scale[rows] = med[back], scale[back]
         cold = own_n < MIN_BASELINE_DAYS
         no_type = ~np.isfinite(type_med)
         base_med = np.where(cold, np.where(no_type, peer_med, type_med), own_med)
