@@ -136,3 +136,12 @@ def test_streaming_gives_the_bulk_values(hours_per_batch: int) -> None:
         np.testing.assert_allclose(
             got[column].to_numpy(float), got[f"{column}_bulk"].to_numpy(float), err_msg=column
         )
+
+
+def test_running_cooler_than_usual_is_no_excess() -> None:
+    """After a repair a machine runs cooler than the degraded week in its baseline: not a fault."""
+    cooler = fleet(10)
+    cooler.loc[(cooler[ENTITY_KEY] == "p3") & (cooler[EVENT_TIMESTAMP] > START + timedelta(days=9)), T] -= 6.0
+    out = with_relative(cooler, TYPES)
+    row = at(out, "p3", 9 * 24 + 5)
+    assert row[T_OWN] == 0.0 and row[T_PEERS] == 0.0
