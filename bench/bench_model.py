@@ -22,8 +22,11 @@ import numpy as np
 from bench.table import Table, percentiles_us
 from core.contract import MODEL_FEATURES
 
-CENTRE = np.array([2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0])
-SPREAD = np.array([0.6, 0.08, 0.9, 6.0, 0.2, 6.5, 60.0, 3.0])
+# the hourly statistics, then the relative features (robust deviations: around 0, unit spread)
+_STATS_CENTRE = [2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0]
+_STATS_SPREAD = [0.6, 0.08, 0.9, 6.0, 0.2, 6.5, 60.0, 3.0]
+CENTRE = np.array(_STATS_CENTRE + [0.0] * (len(MODEL_FEATURES) - len(_STATS_CENTRE)))
+SPREAD = np.array(_STATS_SPREAD + [1.0] * (len(MODEL_FEATURES) - len(_STATS_SPREAD)))
 BATCH_ROUNDS = 15
 
 

@@ -117,11 +117,87 @@ STAT_FEATURES: Final[tuple[tuple[str, str, str], ...]] = tuple(
     (f"{s.name}_{stat}", s.name, stat) for s, stat in _STATS
 )
 """(feature name, source column, statistic) for every statistic in the view."""
-MODEL_FEATURES: Final[tuple[str, ...]] = tuple(name for name, _, _ in STAT_FEATURES)
+
+# --- relative features (machine- and peer-relative) ---------------------------------------------
+
+MACHINE_TYPE: Final = "machine_type"
+"""Entity attribute: machines of one type are each other's peers (the registry is
+``DataLayout.machines_path``; a machine missing from it is of type ``UNKNOWN_MACHINE_TYPE``)."""
+UNKNOWN_MACHINE_TYPE: Final = "unknown"
+BASELINE_DAYS: Final = 7
+"""A machine's own baseline for an hour: its windows at the same hour of day on the last N days."""
+MIN_BASELINE_DAYS: Final = 3
+"""With fewer own baseline days the machine is cold: it uses its type's baseline instead."""
+MAD_TO_SIGMA: Final = 1.4826
+"""Scales a median absolute deviation to a normal standard deviation."""
+RELATIVE_SCALE_FLOOR: Final = 0.01
+"""The robust spread of a baseline is at least this fraction of its median's magnitude: seven
+near-identical days must not turn a tenth of a degree into a huge deviation."""
+RELATIVE_LIMIT: Final = 50.0
+"""Deviations are clipped to +-this (in robust standard deviations)."""
+OWN: Final = "vs_own"
+PEERS: Final = "vs_peers"
+_RELATIVE_BASES: Final[tuple[str, ...]] = (
+    f"{VIBRATION.name}_mean",
+    f"{TEMPERATURE.name}_mean",
+    f"{ROTATIONAL_SPEED.name}_mean",
+)
+EXCESS_ONLY_BASES: Final = frozenset({f"{VIBRATION.name}_mean", f"{TEMPERATURE.name}_mean"})
+"""Deviations of these are floored at 0: every failure mode adds vibration or heat, and a machine
+running smoother or cooler than its normal (for days after a repair, when its baseline still holds
+the degraded week) is not failing. Speed deviations stay two-sided (a drive that slows is news)."""
+RELATIVE_FEATURES: Final[tuple[tuple[str, str, str], ...]] = tuple(
+    (f"{base}_{kind}", base, kind) for base in _RELATIVE_BASES for kind in (OWN, PEERS)
+)
+"""(feature name, statistic it is relative to, ``OWN`` or ``PEERS``): robust deviations
+``(x - median) / max(MAD_TO_SIGMA * MAD, RELATIVE_SCALE_FLOOR * |median|)``, clipped to
+``RELATIVE_LIMIT`` (and at 0 from below for ``EXCESS_ONLY_BASES``). ``OWN``: against the machine's
+own windows at the same hour of day on the last ``BASELINE_DAYS`` days (its type's baseline while
+cold). ``PEERS``: the machine's excess over that baseline against the excesses of its type's
+machines in the same hour (a fleet-wide shift cancels, one machine's fault does not). Computed by
+``features.relative``."""
+DAY_MEAN_HOURS: Final = 24
+"""Day scale: each relative feature also as its mean over the machine's windows ending in the last
+DAY_MEAN_HOURS hours (this one included). Slow faults (a cooling loss creeping over days) are a few
+robust deviations a day; averaged over a whole load cycle the hourly scatter shrinks and they stand
+out a day or more earlier than any single hour does."""
+DAY_MEAN_FEATURES: Final[tuple[tuple[str, str], ...]] = tuple(
+    (f"{name}_{DAY_MEAN_HOURS}h", name) for name, _, _ in RELATIVE_FEATURES
+)
+"""(feature name, hourly relative feature it averages)."""
+BASELINE_DAYS_FEATURE: Final = "baseline_days"
+"""How many own days the baseline had (0..BASELINE_DAYS); below MIN_BASELINE_DAYS the OWN features
+are against the type's baseline (cold start)."""
+BASELINE_IS_COLD: Final = "baseline_is_cold"
+
+MODEL_FEATURES: Final[tuple[str, ...]] = (
+    *(name for name, _, _ in STAT_FEATURES),
+    *(name for name, _, _ in RELATIVE_FEATURES),
+    *(name for name, _ in DAY_MEAN_FEATURES),
+)
 """The model's input columns, in order. The reading count is in the view but not a model input:
-it describes sampling, not the machine."""
-VIEW_FEATURES: Final[tuple[str, ...]] = (*MODEL_FEATURES, READING_COUNT, IS_SPARSE)
-FEATURE_SENSORS: Final[dict[str, str]] = {name: source for name, source, _ in STAT_FEATURES}
+it describes sampling, not the machine; nor are the baseline's day count and cold flag."""
+DRIFT_FEATURES: Final[tuple[str, ...]] = tuple(name for name, _, _ in STAT_FEATURES)
+"""The model inputs the drift monitor compares with the reference: the absolute statistics. A
+fleet's regime shows there; the relative features are, by construction, normalised to each
+machine's last week and to its peers, so a fleet-wide shift cancels in them or fades within
+BASELINE_DAYS, and their narrow, mostly-zero distributions would make day-to-day noise look like
+drift."""
+VIEW_FEATURES: Final[tuple[str, ...]] = (
+    *MODEL_FEATURES,
+    BASELINE_DAYS_FEATURE,
+    READING_COUNT,
+    IS_SPARSE,
+    BASELINE_IS_COLD,
+)
+"""Every feature of ``FEATURE_VIEW``; numeric first, the two flags last."""
+_STAT_SENSORS: Final[dict[str, str]] = {name: source for name, source, _ in STAT_FEATURES}
+_RELATIVE_SENSORS: Final[dict[str, str]] = {name: _STAT_SENSORS[base] for name, base, _ in RELATIVE_FEATURES}
+FEATURE_SENSORS: Final[dict[str, str]] = {
+    **_STAT_SENSORS,
+    **_RELATIVE_SENSORS,
+    **{name: _RELATIVE_SENSORS[hourly] for name, hourly in DAY_MEAN_FEATURES},
+}
 """The sensor (telemetry column) each model feature is computed from: explanations name it. Every
 name in ``MODEL_FEATURES`` must have one (a unit test checks)."""
 

@@ -50,6 +50,11 @@ class DataLayout:
         return self.labels_dir / "maintenance.parquet"
 
     @property
+    def machines_path(self) -> Path:
+        """The machine registry: machine_id, machine_type (peers are machines of one type)."""
+        return self.root / "machines.parquet"
+
+    @property
     def feast_dir(self) -> Path:
         return self.root / "feast"
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from core.bundle import frame_hash
 from core.bundle_source import BundleSource as ReferenceSource
+from core.contract import DRIFT_FEATURES
 from drift.calibration import Calibration, CalibrationCache, block_rows_for
 from drift.detector import (
     DriftCheck,
@@ -91,9 +92,12 @@ def load_reference(source: ReferenceSource, version: str) -> Reference:
         rows=len(frame),
         source=source.description,
     )
+    # drift is judged on the absolute statistics only (see DRIFT_FEATURES); the anomaly scores of
+    # the reference come from every model input
+    features = tuple(f for f in bundle.meta.features if f in DRIFT_FEATURES)
     return Reference(
         frame=frame,
-        features=tuple(bundle.meta.features),
+        features=features,
         info=info,
         source_version=version,
         hours=bundle.meta.reference_hours,

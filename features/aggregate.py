@@ -33,13 +33,17 @@ import numpy as np
 import pandas as pd
 
 from core.contract import (
+    BASELINE_DAYS_FEATURE,
+    BASELINE_IS_COLD,
     CREATED_TIMESTAMP,
+    DAY_MEAN_FEATURES,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     IS_SPARSE,
     LATE_GRACE,
     MIN_READINGS_PER_WINDOW,
     READING_COUNT,
+    RELATIVE_FEATURES,
     SENSOR_NAMES,
     STAT_FEATURES,
     TIMESTAMP,
@@ -56,6 +60,17 @@ WINDOW_COLUMNS: Final[tuple[str, ...]] = (
     CREATED_TIMESTAMP,
 )
 """Columns of a windows frame (the offline store's rows), in order."""
+_FLEET_COLUMNS: Final = frozenset(
+    (
+        *(n for n, _, _ in RELATIVE_FEATURES),
+        *(n for n, _ in DAY_MEAN_FEATURES),
+        BASELINE_DAYS_FEATURE,
+        BASELINE_IS_COLD,
+    )
+)
+AGGREGATE_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in WINDOW_COLUMNS if c not in _FLEET_COLUMNS)
+"""Columns of one machine's own aggregates: ``WINDOW_COLUMNS`` without the relative features,
+which need the fleet and the history (:mod:`features.relative` adds them)."""
 STD_DDOF: Final = 0
 """Degrees of freedom of every ``std`` feature (population standard deviation)."""
 
@@ -83,14 +98,16 @@ def _late_mask(mids: pd.Series, ts: np.ndarray, prior_newest: np.ndarray, grace_
     return ts < newest - grace_ns
 
 
-def empty_windows() -> pd.DataFrame:
+def empty_windows(columns: tuple[str, ...] = WINDOW_COLUMNS) -> pd.DataFrame:
     """A windows frame with no rows and the right dtypes."""
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in WINDOW_COLUMNS})
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     frame[ENTITY_KEY] = frame[ENTITY_KEY].astype(object)
     for c in (EVENT_TIMESTAMP, WINDOW_START, CREATED_TIMESTAMP):
         frame[c] = pd.Series(dtype="datetime64[ns, UTC]")
     frame[READING_COUNT] = frame[READING_COUNT].astype("int64")
-    frame[IS_SPARSE] = frame[IS_SPARSE].astype(bool)
+    for flag in (IS_SPARSE, BASELINE_IS_COLD):
+        if flag in frame:
+            frame[flag] = frame[flag].astype(bool)
     return frame
 
 
@@ -133,11 +150,11 @@ def aggregate_windows(
     """Aggregate a frame of readings into hourly windows (bulk, vectorised).
 
     ``readings`` has the contract columns (``machine_id``, tz-aware ``timestamp``, the sensors) and
-    is assumed valid. Returns one row per (machine, window) with ``WINDOW_COLUMNS``, sorted by
+    is assumed valid. Returns one row per (machine, window) with ``AGGREGATE_COLUMNS``, sorted by
     machine and event time. ``created_at`` (default: now) fills ``created_timestamp``.
     """
     if len(readings) == 0:
-        return empty_windows()
+        return empty_windows(AGGREGATE_COLUMNS)
     clean, _ = prepare_readings(readings, late_grace=late_grace)
     return _aggregate_clean(clean, created_at=created_at, min_readings=min_readings)
 
@@ -169,7 +186,7 @@ def _aggregate_clean(clean: pd.DataFrame, *, created_at: datetime | None, min_re
     out[EVENT_TIMESTAMP] = _to_utc(starts + window_ns)
     out[IS_SPARSE] = out[READING_COUNT] < min_readings
     out[CREATED_TIMESTAMP] = _created(created_at)
-    return out[list(WINDOW_COLUMNS)]
+    return out[list(AGGREGATE_COLUMNS)]
 
 
 @dataclass(frozen=True)
@@ -177,7 +194,7 @@ class WindowUpdate:
     """The outcome of one :meth:`WindowAggregator.add`.
 
     ``windows`` holds every window the batch changed, with its full current values
-    (``WINDOW_COLUMNS``). ``latest`` marks, per row, whether the window is its machine's newest
+    (``AGGREGATE_COLUMNS``). ``latest`` marks, per row, whether the window is its machine's newest
     window: only those belong in the online store (it keeps one row per machine).
     """
 
@@ -252,7 +269,9 @@ class WindowAggregator:
         """Add a batch of valid readings (contract columns, in arrival order)."""
         n = len(readings)
         if n == 0:
-            return WindowUpdate(empty_windows(), np.zeros(0, bool), ReadingCounts(0, 0, 0, 0))
+            return WindowUpdate(
+                empty_windows(AGGREGATE_COLUMNS), np.zeros(0, bool), ReadingCounts(0, 0, 0, 0)
+            )
         mids = readings[ENTITY_KEY].to_numpy(dtype=object)
         codes = self._code(mids)
         ts = _ts_ns(readings[TIMESTAMP])
@@ -290,7 +309,7 @@ class WindowAggregator:
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """Full current values of the windows that ``added`` touched, and their latest flags."""
         if len(added) == 0:
-            return empty_windows(), np.zeros(0, bool)
+            return empty_windows(AGGREGATE_COLUMNS), np.zeros(0, bool)
         hours = np.int64(self._window_ns)
         key_state = state["code"].to_numpy() * (1 << 32) + state["start"].to_numpy() // hours
         key_added = np.unique(added["code"].to_numpy() * (1 << 32) + added["start"].to_numpy() // hours)

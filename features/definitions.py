@@ -18,6 +18,8 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSo
 from feast.types import Bool, Float64, Int64, String
 
 from core.contract import (
+    BASELINE_DAYS_FEATURE,
+    BASELINE_IS_COLD,
     CREATED_TIMESTAMP,
     ENTITY_KEY,
     ENTITY_NAME,
@@ -60,12 +62,18 @@ sensor_stats_view = FeatureView(
     schema=[
         Field(name=ENTITY_KEY, dtype=String),
         *(Field(name=name, dtype=Float64) for name in MODEL_FEATURES),
+        Field(name=BASELINE_DAYS_FEATURE, dtype=Float64),
         Field(name=READING_COUNT, dtype=Int64),
         Field(name=IS_SPARSE, dtype=Bool),
+        Field(name=BASELINE_IS_COLD, dtype=Bool),
     ],
     source=windows_push,
     online=True,
-    description="per machine and hour: mean/std(ddof=0)/max of the sensors, reading count, sparse flag",
+    description=(
+        "per machine and hour: mean/std(ddof=0)/max of the sensors, reading count, sparse flag; robust "
+        "deviations of the means from the machine's own same-hour baseline (last BASELINE_DAYS days) "
+        "and from its type's peers in the same hour, baseline day count and cold-start flag"
+    ),
 )
 
 model_service = FeatureService(

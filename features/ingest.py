@@ -35,8 +35,16 @@ from core.contract import (
     TelemetryBatch,
 )
 from core.layout import DataLayout
-from features.aggregate import WindowAggregator, aggregate_windows, prepare_readings
-from features.store import latest_revisions, push_online, write_offline
+from features.aggregate import (
+    WINDOW_COLUMNS,
+    WindowAggregator,
+    WindowUpdate,
+    aggregate_windows,
+    prepare_readings,
+)
+from features.errors import NoOfflineData
+from features.relative import HISTORY_NEEDED, RelativeState, read_machine_types, with_relative
+from features.store import latest_revisions, offline_files, push_online, read_offline, write_offline
 from features.validate import READING_COLUMNS, validate_frame
 
 if TYPE_CHECKING:
@@ -129,6 +137,9 @@ class Ingestor:
         self._offline_flush_s = offline_flush_s
         self._pending: list[pd.DataFrame] = []
         self._last_flush = time.monotonic()
+        self._relative = RelativeState(
+            read_machine_types(layout), _recent_windows(layout) if warm_start else None
+        )
         self.warmed_readings = self._warm() if warm_start else 0
         self._last_checkpoint = time.monotonic()
 
@@ -186,10 +197,11 @@ class Ingestor:
     def _ingest(self, frame: pd.DataFrame) -> IngestResult:
         with self._lock:
             update = self._aggregator.add(frame)
-            windows = update.windows
+            # the changed windows and their peers of the same hours, with relative features
+            windows = self._relative.update(update.windows)
             pushed = 0
             if self._online and len(windows) and self._store is not None:
-                pushed = push_online(self._store, windows.loc[update.latest])
+                pushed = push_online(self._store, _newest_changed(windows, update))
             if self._offline and len(windows):
                 self._pending.append(windows)
             now = time.monotonic()
@@ -203,7 +215,7 @@ class Ingestor:
             accepted=counts.accepted,
             duplicates=counts.duplicates,
             late=counts.late,
-            windows_updated=len(windows),
+            windows_updated=len(update.windows),
             pushed_online=pushed,
             written_offline=len(windows) if self._offline else 0,
         )
@@ -265,6 +277,7 @@ def ingest_history(
         if progress:
             progress(done, total)
     windows = pd.concat(parts, ignore_index=True) if parts else aggregate_windows(clean_all.iloc[:0])
+    windows = with_relative(windows, read_machine_types(layout))[list(WINDOW_COLUMNS)]
     files = [str(p) for p in write_offline(layout, windows)]
     _write_tail(layout, pd.concat(tails, ignore_index=True) if tails else clean_all.iloc[:0])
     first = windows[EVENT_TIMESTAMP].min() if len(windows) else None
@@ -281,6 +294,29 @@ def ingest_history(
         first_window_end=first.to_pydatetime() if first is not None else None,
         last_window_end=last.to_pydatetime() if last is not None else None,
     )
+
+
+def _newest_changed(windows: pd.DataFrame, update: WindowUpdate) -> pd.DataFrame:
+    """Rows of ``windows`` that the batch changed and that are their machine's newest window (the
+    online store keeps one row per machine; peers' rows revised offline are not re-pushed: the Redis
+    store would skip them as not newer)."""
+    latest = update.windows.loc[update.latest, [ENTITY_KEY, EVENT_TIMESTAMP]]
+    return windows.merge(latest, on=[ENTITY_KEY, EVENT_TIMESTAMP], how="inner")
+
+
+def _recent_windows(layout: DataLayout) -> pd.DataFrame | None:
+    """The offline windows a restarted Ingestor needs for relative features: the last
+    ``HISTORY_NEEDED`` (and a day) before the newest day file."""
+    files = offline_files(layout)
+    if not files:
+        return None
+    newest_day = pd.Timestamp(files[-1].stem.split("-", 1)[1], tz="UTC") + pd.Timedelta(days=1)
+    try:
+        return read_offline(
+            layout, start=(newest_day - HISTORY_NEEDED - pd.Timedelta(days=2)).to_pydatetime()
+        )
+    except NoOfflineData:
+        return None
 
 
 def _tail(clean: pd.DataFrame) -> pd.DataFrame:

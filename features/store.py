@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from core.contract import (
+    BASELINE_DAYS_FEATURE,
+    BASELINE_IS_COLD,
     CREATED_TIMESTAMP,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
@@ -214,11 +216,9 @@ def _arrow_schema() -> pa.Schema:
     import pyarrow as pa
 
     ts = pa.timestamp("ns", tz="UTC")
-    fields = [pa.field(ENTITY_KEY, pa.string()), pa.field(EVENT_TIMESTAMP, ts), pa.field("window_start", ts)]
-    fields += [pa.field(name, pa.float64()) for name in MODEL_FEATURES]
-    fields += [pa.field(READING_COUNT, pa.int64()), pa.field(IS_SPARSE, pa.bool_())]
-    fields += [pa.field(CREATED_TIMESTAMP, ts)]
-    return pa.schema(fields)
+    types = {ENTITY_KEY: pa.string(), READING_COUNT: pa.int64(), IS_SPARSE: pa.bool_()}
+    types |= {BASELINE_IS_COLD: pa.bool_(), EVENT_TIMESTAMP: ts, "window_start": ts, CREATED_TIMESTAMP: ts}
+    return pa.schema([pa.field(c, types.get(c, pa.float64())) for c in WINDOW_COLUMNS])
 
 
 _DAY_FILE: Final = "windows-{day}.parquet"
@@ -462,10 +462,11 @@ def materialize(
 class OnlineFeatures:
     """One machine's online features and their freshness.
 
-    ``values`` holds every model feature and ``reading_count`` (as float), or is None when the store
-    has nothing for the machine. ``event_timestamp`` is the window END; ``age_s`` is ``now`` minus it
-    in seconds. ``is_stale`` is True when the age exceeds ``FEATURE_TTL`` or nothing is stored:
-    Feast's Python read path does not enforce the view's TTL, so this flag is the check.
+    ``values`` holds every model feature, ``baseline_days`` and ``reading_count`` (as float), or is
+    None when the store has nothing for the machine. ``event_timestamp`` is the window END;
+    ``age_s`` is ``now`` minus it in seconds. ``is_stale`` is True when the age exceeds
+    ``FEATURE_TTL`` or nothing is stored: Feast's Python read path does not enforce the view's TTL,
+    so this flag is the check.
     """
 
     machine_id: str
@@ -474,6 +475,8 @@ class OnlineFeatures:
     age_s: float | None
     is_stale: bool
     is_sparse: bool
+    baseline_is_cold: bool = False
+    """The machine's own baseline is too short: its ``vs_own`` features compare it with its type."""
 
     def model_input(self) -> list[float] | None:
         """The values in ``MODEL_FEATURES`` order, or None when missing."""
@@ -510,7 +513,9 @@ def read_online(
         if not seconds or first is None:
             out.append(OnlineFeatures(machine, None, None, None, True, False))
             continue
-        values = {name: float(data[name][i]) for name in (*MODEL_FEATURES, READING_COUNT)}
+        values = {
+            name: float(data[name][i]) for name in (*MODEL_FEATURES, BASELINE_DAYS_FEATURE, READING_COUNT)
+        }
         age = now_s - seconds
         out.append(
             OnlineFeatures(
@@ -520,6 +525,7 @@ def read_online(
                 age_s=age,
                 is_stale=age > _TTL_S,
                 is_sparse=bool(data[IS_SPARSE][i]),
+                baseline_is_cold=bool(data[BASELINE_IS_COLD][i]),
             )
         )
     return out

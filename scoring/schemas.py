@@ -19,7 +19,16 @@ from typing import Any, Final
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from core.contract import MAX_PREDICT_BATCH, SENSORS, STAT_FEATURES, MachineId
+from core.contract import (
+    DAY_MEAN_FEATURES,
+    DAY_MEAN_HOURS,
+    MAX_PREDICT_BATCH,
+    RELATIVE_FEATURES,
+    RELATIVE_LIMIT,
+    SENSORS,
+    STAT_FEATURES,
+    MachineId,
+)
 
 _SENSOR_BY_NAME: Final = {s.name: s for s in SENSORS}
 
@@ -42,11 +51,26 @@ def _feature_field(source: str, stat: str) -> Any:
     )
 
 
+def _relative_field(base: str, kind: str) -> Any:
+    """A robust deviation of ``base`` (see ``RELATIVE_FEATURES``), clipped to the contract's limit."""
+    return (
+        float,
+        Field(
+            ge=-RELATIVE_LIMIT,
+            le=RELATIVE_LIMIT,
+            strict=True,
+            description=f"robust deviation of {base} {kind.replace('_', ' ')}, +-{RELATIVE_LIMIT:g}",
+        ),
+    )
+
+
 FeatureRow = create_model(
     "FeatureRow",
     __config__=ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True),
     __doc__="One model input row: every feature of the contract's MODEL_FEATURES, finite, in range.",
     **{name: _feature_field(source, stat) for name, source, stat in STAT_FEATURES},
+    **{name: _relative_field(base, kind) for name, base, kind in RELATIVE_FEATURES},
+    **{name: _relative_field(hourly, f"mean over {DAY_MEAN_HOURS} h") for name, hourly in DAY_MEAN_FEATURES},
 )
 
 

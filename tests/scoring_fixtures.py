@@ -38,6 +38,8 @@ def training_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
             cols[name] = rng.normal(mean + 2 * spread, spread, rows)
         else:
             cols[name] = rng.normal(mean, spread, rows)
+    for name in MODEL_FEATURES[len(STAT_FEATURES) :]:  # robust deviations: a few sigma at most
+        cols[name] = np.abs(rng.normal(0.0, 1.0, rows))
     return pd.DataFrame(cols)[list(MODEL_FEATURES)]
 
 

@@ -19,12 +19,12 @@ import pytest
 from aml.bundle_builder import build_bundle
 from aml.steps.prepare import near_failure_mask
 from core.bundle import Bundle
-from core.contract import EVENT_TIMESTAMP, MODEL_FEATURES
+from core.contract import DRIFT_FEATURES, EVENT_TIMESTAMP
 from drift.calibration import block_rows_for, calibrate
 from drift.detector import DriftConfig, check_drift
 from drift.monitor import select_rows
 from drift.settings import DriftSettings
-from features.aggregate import aggregate_windows
+from features.relative import windows_of
 from simulator.fleet import FleetConfig, FleetSimulator
 from simulator.scenarios import DriftScenario
 
@@ -32,7 +32,7 @@ MACHINES = 50
 REFERENCE_DAYS = 14
 CONTROL_WINDOWS = 20
 SEED = 1
-COLS = list(MODEL_FEATURES)
+COLS = list(DRIFT_FEATURES)
 
 
 def _windows(drift: DriftScenario | None, days: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -40,7 +40,7 @@ def _windows(drift: DriftScenario | None, days: float) -> tuple[pd.DataFrame, pd
         machines=MACHINES, days=days, seed=SEED, drift=drift, drift_at_days=REFERENCE_DAYS if drift else None
     )
     result = FleetSimulator(config).history()
-    windows = aggregate_windows(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
+    windows = windows_of(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
     return windows, result.failures, result.maintenance
 
 

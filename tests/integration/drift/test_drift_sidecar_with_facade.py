@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from aml.bundle_builder import build_bundle
 from core.bundle import Bundle
-from core.contract import MODEL_FEATURES
+from core.contract import DRIFT_FEATURES, MODEL_FEATURES
 from core.inference_log import list_segments
 from core.layout import DataLayout
 from drift.drift_service import create_app as create_drift_app
@@ -22,7 +22,7 @@ from scoring.inference_log import InferenceLogWriter
 from scoring.main import create_app as create_scoring_app
 from scoring.settings import ScoringSettings
 
-COLS = list(MODEL_FEATURES)
+COLS = list(DRIFT_FEATURES)  # what the monitor compares (the absolute statistics)
 SEGMENT_BYTES = 4096  # a few rows per segment: every request rotates
 
 
@@ -41,7 +41,10 @@ def _rows(rng: np.random.Generator, n: int, temperature_shift: float = 0.0) -> p
         "rotational_speed_rpm_mean": rpm,
         "rotational_speed_rpm_std": rng.normal(5.0, 0.5, n).clip(0.1),
     }
-    return pd.DataFrame({c: data[c] for c in COLS})
+    # the relative features: robust deviations of a healthy machine, about one sigma (excess only)
+    return pd.DataFrame(
+        {c: data[c] if c in data else np.abs(rng.normal(0.0, 1.0, n)) for c in MODEL_FEATURES}
+    )
 
 
 @pytest.fixture(scope="module")

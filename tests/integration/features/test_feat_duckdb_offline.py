@@ -14,7 +14,8 @@ import pytest
 
 from core.contract import CREATED_TIMESTAMP, ENTITY_KEY, EVENT_TIMESTAMP, VIBRATION
 from core.layout import DataLayout
-from features.aggregate import WINDOW_COLUMNS, aggregate_windows
+from features.aggregate import WINDOW_COLUMNS
+from features.relative import windows_of
 from features.store import apply, historical_features, open_store
 
 MEAN = f"{VIBRATION.name}_mean"
@@ -47,15 +48,15 @@ def test_two_revisions_of_a_window_resolve_to_the_newest_created_from_any_cwd(
     elsewhere: Path,
 ) -> None:
     created = day + timedelta(days=1)
-    old = aggregate_windows(hour_readings("m", 0, 1.0), created_at=created)
-    new = aggregate_windows(hour_readings("m", 0, 7.0), created_at=created + timedelta(minutes=1))
+    old = windows_of(hour_readings("m", 0, 1.0), created_at=created)
+    new = windows_of(hour_readings("m", 0, 7.0), created_at=created + timedelta(minutes=1))
     assert old[EVENT_TIMESTAMP].tolist() == new[EVENT_TIMESTAMP].tolist()
     # the newer revision sits in the file that sorts first, so file order cannot decide the tie
     _write_raw(layout, "a-new.parquet", new)
     _write_raw(layout, "b-old.parquet", old)
     # a merge's temporary file and a non-parquet file in the directory are never read
     # (it holds a still newer revision, which would win if it were read)
-    hidden = aggregate_windows(hour_readings("m", 0, 99.0), created_at=created + timedelta(hours=1))
+    hidden = windows_of(hour_readings("m", 0, 99.0), created_at=created + timedelta(hours=1))
     _write_raw(layout, ".windows-x.parquet", hidden)
     (layout.windows_dir / ".lock").write_bytes(b"")
     store = open_store(layout)

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from core.contract import (
+    BASELINE_DAYS_FEATURE,
+    BASELINE_IS_COLD,
     EVENT_TIMESTAMP,
     FEATURE_TTL,
     MODEL_FEATURES,
@@ -18,9 +20,9 @@ from core.contract import (
     TelemetryBatch,
 )
 from core.layout import DataLayout
-from features.aggregate import aggregate_windows
 from features.errors import StoreNotApplied
 from features.ingest import Ingestor, ingest_history
+from features.relative import windows_of
 from features.store import (
     apply,
     materialize,
@@ -43,7 +45,7 @@ def test_sqlite_read_reports_age_and_stale_flag(
     layout: DataLayout, day: datetime, hour_readings: HourReadings
 ) -> None:
     readings = pd.concat([hour_readings("fresh", 5, 2.0, n=40), hour_readings("sparse", 5, 4.0, n=5)])
-    write_offline(layout, aggregate_windows(readings))
+    write_offline(layout, windows_of(readings))
     store = open_store(layout)
     apply(store)
     summary = materialize(store)
@@ -144,8 +146,9 @@ def test_redis_round_trip_after_materialize(
         newest = windows.loc[windows["machine_id"] == machine].iloc[-1]
         assert row.machine_id == machine and row.event_timestamp == day + timedelta(hours=3)
         assert row.values == pytest.approx(
-            {name: float(newest[name]) for name in (*MODEL_FEATURES, READING_COUNT)}
+            {name: float(newest[name]) for name in (*MODEL_FEATURES, BASELINE_DAYS_FEATURE, READING_COUNT)}
         )
+        assert row.baseline_is_cold == bool(newest[BASELINE_IS_COLD])  # one day of history: cold
         assert row.values is not None and row.values[MEAN] == float(i + 2)
         assert row.age_s == 0.0 and not row.is_stale
 

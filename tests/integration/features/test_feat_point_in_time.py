@@ -11,7 +11,7 @@ import pytest
 
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, FEATURE_TTL, READING_COUNT, VIBRATION
 from core.layout import DataLayout
-from features.aggregate import aggregate_windows
+from features.relative import windows_of
 from features.store import apply, historical_features, open_store, write_offline
 
 MEAN = f"{VIBRATION.name}_mean"
@@ -25,9 +25,9 @@ def store_with_history(
     revised later by a late reading batch (mean 2 -> 2.5); machine n: one window ending 05:00."""
     created = day + timedelta(days=1)
     first = pd.concat([hour_readings("m", h, float(h + 1)) for h in range(3)] + [hour_readings("n", 4, 9.0)])
-    write_offline(layout, aggregate_windows(first, created_at=created))
+    write_offline(layout, windows_of(first, created_at=created))
     revised = pd.concat([hour_readings("m", 1, 2.0), hour_readings("m", 1, 3.0, start_minute=30)])
-    write_offline(layout, aggregate_windows(revised, created_at=created + timedelta(minutes=5)))
+    write_offline(layout, windows_of(revised, created_at=created + timedelta(minutes=5)))
     store = open_store(layout)
     apply(store)
     return store

@@ -16,7 +16,9 @@ from core.contract import MODEL_FEATURES
 from core.layout import DataLayout
 from core.registry import champion_version, download_version, register_bundle
 
-CENTRE = np.array([2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0])
+_STATS = [2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0]
+# then the relative features: robust deviations, about one sigma
+CENTRE = np.array(_STATS + [1.0] * (len(MODEL_FEATURES) - len(_STATS)))
 
 
 def frame(n: int, seed: int) -> pd.DataFrame:

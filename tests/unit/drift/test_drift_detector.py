@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wasserstein_distance
 
-from core.contract import MODEL_FEATURES
+from core.contract import DRIFT_FEATURES
 from drift.detector import (
     DriftConfig,
     ReferenceInfo,
@@ -18,7 +18,7 @@ from drift.detector import (
     window_info,
 )
 
-COLS = list(MODEL_FEATURES)
+COLS = list(DRIFT_FEATURES)  # what the monitor compares (the absolute statistics)
 
 
 def _frame(rng: np.random.Generator, rows: int, shift: float = 0.0) -> pd.DataFrame:

@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from core.bundle import ONNX_FILE, REFERENCE_FILE, Bundle, BundleMeta, frame_hash, load_bundle, write_meta
-from core.contract import MODEL_FEATURES
+from core.contract import DRIFT_FEATURES
 from core.inference_log import segment_name
 from core.layout import DataLayout
 from drift.drift_service import create_app
 from drift.settings import DriftSettings
 
-COLS = list(MODEL_FEATURES)
+COLS = list(DRIFT_FEATURES)  # what the monitor compares (the absolute statistics)
 
 
 def make_bundle(directory: Path, frame: pd.DataFrame, version: str) -> Bundle:

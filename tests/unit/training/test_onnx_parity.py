@@ -14,9 +14,12 @@ from aml.onnx_export import INPUT_NAME, OUTPUT_NAME, TARGET_OPSET, read_metadata
 from core.contract import MODEL_FEATURES
 
 N_FEATURES = len(MODEL_FEATURES)
-# realistic hourly windows: vibration mean/std/max, temperature mean/std/max, speed mean/std
-CENTRE = np.array([2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0])
-SPREAD = np.array([0.6, 0.08, 0.9, 6.0, 0.2, 6.5, 60.0, 3.0])
+# realistic hourly windows: vibration mean/std/max, temperature mean/std/max, speed mean/std, then
+# the relative features (robust deviations around 0, a unit spread)
+_STATS_CENTRE = [2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0]
+_STATS_SPREAD = [0.6, 0.08, 0.9, 6.0, 0.2, 6.5, 60.0, 3.0]
+CENTRE = np.array(_STATS_CENTRE + [0.0] * (N_FEATURES - len(_STATS_CENTRE)))
+SPREAD = np.array(_STATS_SPREAD + [1.0] * (N_FEATURES - len(_STATS_SPREAD)))
 
 
 def realistic(rng: np.random.Generator, n: int) -> np.ndarray:
