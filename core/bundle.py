@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 
 REGISTERED_MODEL_NAME: Final = "pred-maint-isoforest"
 CHAMPION_ALIAS: Final = "champion"
+"""The serving pointer's name (``registry:<name>@champion``, ``SCORING_MODEL_ALIAS``). Not an MLflow
+registered-model alias: the workspace's MLflow endpoint documents no alias support, so the pointer
+is the model-version tag ``CHAMPION_TAG`` (see ``core.registry``)."""
+CHAMPION_TAG: Final = "predmaint.champion"
+"""Model-version tag holding the champion pointer: the promotion's sequence number (``"1"``, ``"2"``,
+...); the version with the highest number is the champion."""
 EXPERIMENT_NAME: Final = "pred-maint-training"
 """MLflow experiment that training and registration runs go to."""
 

@@ -1,7 +1,8 @@
-"""Where a serving model's bundle comes from: one directory, or the registry's ``champion`` alias.
+"""Where a serving model's bundle comes from: one directory, or the registry's champion.
 
 The scoring facade loads its model from a source and the drift sidecar its reference sample; both
-poll ``current_version()`` (cheap) and call ``fetch()`` only when the version changes.
+poll ``current_version()`` (cheap) and call ``fetch()`` only when the version changes, and report
+the last poll's :data:`SourceState` in readiness (:func:`state_of`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,29 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from core.bundle import CHAMPION_ALIAS, Bundle, load_bundle
+
+SourceState = Literal["not_checked", "ok", "no_champion", "unreachable", "misconfigured", "error"]
+"""What the last poll of a source found: ``no_champion`` (the registry answered; nothing to serve
+yet, normal before the first promotion), ``unreachable`` (network, timeout, server error: may heal),
+``misconfigured`` (URI scheme, plugin, credential: a person must act), ``error`` (anything else,
+e.g. a bundle that does not load)."""
+
+
+def state_of(exc: Exception) -> SourceState:
+    """The state a failed poll or fetch leaves a source in (``core.registry`` errors carry a kind)."""
+    kind = getattr(exc, "kind", "error")
+    if kind == "unreachable":
+        return "unreachable"
+    if kind == "misconfigured":
+        return "misconfigured"
+    return "error"
+
+
+def no_champion_reason(source: BundleSource) -> str:
+    return f"no champion yet: {source.description} answered and no version is promoted"
 
 
 class BundleSource(Protocol):
@@ -52,12 +73,18 @@ class PathSource:
 
 @dataclass
 class RegistrySource:
-    """The ``champion`` alias in an MLflow registry (local SQLite or the AzureML workspace)."""
+    """The champion of an MLflow registry (local SQLite or the AzureML workspace): the version
+    whose champion tag (``core.bundle.CHAMPION_TAG``) is highest (see ``core.registry``)."""
 
     tracking_uri: str
     name: str
     cache_dir: Path
     watchable: bool = True
+
+    def __post_init__(self) -> None:
+        from core.registry import bound_poll_http
+
+        bound_poll_http()  # this process polls: fail a poll in seconds (values set by the operator win)
 
     @property
     def description(self) -> str:

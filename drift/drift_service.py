@@ -12,7 +12,9 @@ Routes:
   ``excluded`` columns with reasons, the ``window`` and the ``reference`` (model version and hash).
 - ``GET /drift/report``: the Evidently HTML report of the latest check.
 - ``GET /metrics``: Prometheus text (custom collector, values computed at scrape time).
-- ``GET /health/live``, ``GET /health/ready`` (ready = a reference is loaded and the loop runs).
+- ``GET /health/live``, ``GET /health/ready`` (ready = a reference is loaded and the loop runs;
+  ``source`` says what the last registry poll found: ``ok``, ``no_champion``, ``unreachable``,
+  ``misconfigured`` or ``error``, with the reason).
 """
 
 from __future__ import annotations
@@ -464,8 +466,16 @@ def create_app(
             problems.append(monitor.reference_error or "no reference")
         if settings.background and not monitor.running:
             problems.append("monitor loop is not running")
+        # the reference source's last poll shows even while a loaded reference serves
+        source = None
+        if monitor.source is not None:
+            source = {
+                "source": monitor.source.description,
+                "state": monitor.source_state,
+                "reason": monitor.reference_error,
+            }
         if problems:
-            return _json({"status": "not_ready", "reasons": problems}, 503)
+            return _json({"status": "not_ready", "reasons": problems, "source": source}, 503)
         ref = monitor.reference
         assert ref is not None
         return _json(
@@ -474,6 +484,7 @@ def create_app(
                 "model_version": ref.info.model_version,
                 "reference_hash": ref.info.reference_hash,
                 "window_rows": len(monitor.tailer.window),
+                "source": source,
             }
         )
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from core.bundle import frame_hash
 from core.bundle_source import BundleSource as ReferenceSource
+from core.bundle_source import SourceState, no_champion_reason, state_of
 from core.contract import DRIFT_FEATURES
 from drift.calibration import Calibration, CalibrationCache, block_rows_for
 from drift.detector import (
@@ -181,6 +182,8 @@ class DriftMonitor:
         self.poll_interval_s = poll_interval_s
         self._reference: Reference | None = None
         self.reference_error: str | None = "not loaded yet" if source else "no reference source configured"
+        self.source_state: SourceState = "not_checked"
+        """What the last reference poll found (readiness reports it with ``reference_error``)."""
         self._latest: DriftCheck | None = None
         self._latest_at: float | None = None
         self._lock = threading.Lock()
@@ -215,19 +218,25 @@ class DriftMonitor:
         try:
             version = self.source.current_version()
             if version is None:
-                self.reference_error = f"{self.source.description} has no serving version yet"
+                self.source_state = "no_champion"
+                self.reference_error = no_champion_reason(self.source)
                 return False
             current = self._reference
             if current is not None and current.source_version == version:
+                self.source_state, self.reference_error = "ok", None
                 return False
             reference = load_reference(self.source, version)
         except Exception as exc:
-            self.reference_error = f"cannot load the reference from {self.source.description}: {exc}"
+            self.source_state = state_of(exc)
+            self.reference_error = (
+                f"cannot load the reference from {self.source.description}: {type(exc).__name__}: {exc}"
+            )
             log.warning("drift: %s", self.reference_error)
             return False
         with self._check_lock:
             self._reference = reference
             self.reference_error = None
+            self.source_state = "ok"
             self.sustained.reset()  # a new model: earlier steps compared against another reference
         log.info(
             "drift: reference switched to model %s (%s, %d rows)",

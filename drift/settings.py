@@ -3,7 +3,7 @@
 Reference source, in order of precedence:
 
 - ``DRIFT_MODEL_PATH``: a bundle directory (``core.bundle``); its reference sample is used as is.
-- otherwise the registry: the alias ``champion`` of ``DRIFT_MODEL_NAME`` at ``DRIFT_TRACKING_URI``
+- otherwise the registry: the champion of ``DRIFT_MODEL_NAME`` at ``DRIFT_TRACKING_URI``
   (default ``MLFLOW_TRACKING_URI``, else the local ``DataLayout`` MLflow store), polled every
   ``DRIFT_POLL_INTERVAL_S`` seconds; a new champion's reference replaces the old one.
 """
@@ -48,7 +48,7 @@ class DriftSettings(BaseSettings):
     tracking_uri: str | None = None
     model_name: str = REGISTERED_MODEL_NAME
     poll_interval_s: float = Field(default=30.0, gt=0, le=86_400)
-    """Seconds between two reads of the champion alias."""
+    """Seconds between two reads of the champion."""
     model_cache_dir: Path | None = None
     """Where registry versions are downloaded; default ``<tmp>/predmaint-drift-models``."""
 

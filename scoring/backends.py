@@ -42,6 +42,11 @@ class Backend(Protocol):
 
     def ready(self) -> tuple[bool, str | None]: ...
 
+    def source_status(self) -> dict[str, str | None] | None:
+        """Where the model comes from and what its last poll found (``core.bundle_source.SourceState``
+        and the reason), or None when the facade holds no model of its own."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -93,6 +98,13 @@ class OnnxBackend:
         if self.store.current is None:
             return False, f"no model loaded: {self.store.last_error}"
         return True, None
+
+    def source_status(self) -> dict[str, str | None] | None:
+        return {
+            "source": self.store.source.description,
+            "state": self.store.source_state,
+            "reason": self.store.last_error,
+        }
 
     async def aclose(self) -> None:
         return None
@@ -186,6 +198,9 @@ class AmlEndpointBackend:
     def ready(self) -> tuple[bool, str | None]:
         """Ready unless the last call failed: probing would cost the endpoint a scoring call."""
         return (self._last_error is None), self._last_error
+
+    def source_status(self) -> dict[str, str | None] | None:
+        return None  # the endpoint's deployment pins its model version
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -375,9 +375,10 @@ def _install_routes(app: FastAPI) -> None:
 
     @app.get("/health/ready", summary="A model is loaded (online store reported separately)")
     async def ready(state: StateDep) -> Response:
-        """200 when a model is loaded (inline scoring works); 503 otherwise. The online store's
-        reachability is reported in ``online_store`` and does not fail readiness: inline scoring
-        still works without it."""
+        """200 when a model is loaded (inline scoring works); 503 otherwise. ``model.source`` says what
+        the last registry poll found (``ok``, ``no_champion``, ``unreachable``, ``misconfigured``,
+        ``error``) and why. The online store's reachability is reported in ``online_store`` and does
+        not fail readiness: inline scoring still works without it."""
         model_ok, model_reason = state.backend.ready()
         info = state.backend.info()
         if state.reader is None:
@@ -393,7 +394,13 @@ def _install_routes(app: FastAPI) -> None:
         writer = state.log_writer
         payload = {
             "ready": model_ok,
-            "model": {"loaded": model_ok, "version": info.version, "reason": model_reason},
+            # the registry's state shows even while a loaded model serves (a later poll failed)
+            "model": {
+                "loaded": model_ok,
+                "version": info.version,
+                "reason": model_reason,
+                "source": state.backend.source_status(),
+            },
             "online_store": store,
             "inference_log": {
                 "backlog": writer.backlog if writer else 0,

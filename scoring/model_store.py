@@ -1,4 +1,4 @@
-"""Model lifecycle: load the serving model, watch the registry alias, swap atomically.
+"""Model lifecycle: load the serving model, watch the registry's champion, swap atomically.
 
 The store holds one reference to an immutable :class:`~scoring.core.Scorer`. A request reads
 ``store.current`` once and uses that scorer for every row it scores, so it can never mix versions.
@@ -8,8 +8,11 @@ which is a single reference assignment; requests in flight keep the old scorer u
 Sources (``core.bundle_source``, shared with the drift sidecar):
 
 - ``PathSource``: one bundle directory, loaded once (``SCORING_MODEL_PATH``).
-- ``RegistrySource``: the ``champion`` alias in an MLflow registry via ``core.registry``
-  (``champion_version`` is cheap and polled; ``download_version`` fetches a version's bundle).
+- ``RegistrySource``: the champion of an MLflow registry via ``core.registry`` (``champion_version``
+  is cheap and polled; ``download_version`` fetches a version's bundle).
+
+``source_state`` and ``last_error`` keep what the last poll found (readiness reports both): no
+champion yet, registry unreachable or misconfigured, or a version that would not load.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import threading
 from collections.abc import Callable
 
 from core.bundle_source import BundleSource as ModelSource
+from core.bundle_source import SourceState, no_champion_reason, state_of
 from scoring.core import Scorer
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ class ModelStore:
         self._current: Scorer | None = None
         self._source_version: str | None = None
         self.last_error: str | None = "not loaded yet"
+        self.source_state: SourceState = "not_checked"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._refresh_lock = threading.Lock()
@@ -58,14 +63,17 @@ class ModelStore:
             try:
                 version = self.source.current_version()
                 if version is None:
+                    self.source_state = "no_champion"
                     if self._current is None:
-                        self.last_error = f"no model at {self.source.description}"
+                        self.last_error = no_champion_reason(self.source)
                     return False
                 if version == self._source_version and self._current is not None:
+                    self.source_state, self.last_error = "ok", None
                     return False
                 bundle, served_as = self.source.fetch(version)
                 scorer = Scorer.from_bundle(bundle, version=served_as, source=self.source.description)
             except Exception as exc:  # any failure to load keeps the previous model serving
+                self.source_state = state_of(exc)
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("model refresh from %s failed: %s", self.source.description, self.last_error)
                 return False
@@ -73,6 +81,7 @@ class ModelStore:
             self._current = scorer  # the swap: one reference assignment
             self._source_version = version
             self.last_error = None
+            self.source_state = "ok"
             log.info(
                 "serving model %s (was %s) from %s",
                 scorer.version,

@@ -3,7 +3,7 @@
 Model source, in order of precedence:
 
 - ``SCORING_MODEL_PATH``: a bundle directory (``core.bundle``); served as is, never swapped.
-- otherwise the registry: the alias ``champion`` of ``SCORING_MODEL_NAME`` in the MLflow registry at
+- otherwise the registry: the champion of ``SCORING_MODEL_NAME`` in the MLflow registry at
   ``SCORING_TRACKING_URI`` (default: the local ``DataLayout`` MLflow store; in Azure the AzureML
   workspace's MLflow URI), polled every ``SCORING_POLL_INTERVAL_S`` seconds and swapped atomically.
 """
@@ -51,9 +51,9 @@ class ScoringSettings(BaseSettings):
     """MLflow tracking/registry URI; default: ``DataLayout.from_env().mlflow_tracking_uri``."""
     model_name: str = REGISTERED_MODEL_NAME
     model_alias: Literal["champion"] = CHAMPION_ALIAS
-    """The alias that is served; only ``champion`` is agreed with the registry."""
+    """The pointer that is served; only ``champion`` is agreed with the registry (``core.registry``)."""
     poll_interval_s: float = Field(default=10.0, gt=0, le=3600)
-    """Seconds between two checks of the champion alias (and retries after a failed load)."""
+    """Seconds between two checks of the champion (and retries after a failed load)."""
     model_cache_dir: Path | None = None
     """Where registry versions are downloaded; default ``<tmp>/predmaint-models`` (read-only root safe)."""
 

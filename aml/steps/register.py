@@ -1,7 +1,8 @@
 """Pipeline step ``register``: registers the candidate bundle as a new model version (always, so
-every trained model is traceable), logs the gate's numbers with it, and moves the ``champion`` alias
-only when ``evaluate`` decided to promote. The reasons are recorded on the version (tag
-``predmaint.gate_reasons``), in the run, and in ``registration/registration.json``.
+every trained model is traceable), logs the gate's numbers with it, and makes it the champion (tag
+``predmaint.champion``, see ``core.registry``) only when ``evaluate`` decided to promote. The
+reasons are recorded on the version (tag ``predmaint.gate_reasons``), in the run, and in
+``registration/registration.json``.
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ class DemoConfig(BaseModel):
     host: str = "127.0.0.1"
     scoring_port: int = Field(0, ge=0, le=65535, description="0: any free port")
     drift_port: int = Field(0, ge=0, le=65535, description="0: any free port")
-    model_poll_s: float = Field(0.5, gt=0, description="facade checks the champion alias this often")
+    model_poll_s: float = Field(0.5, gt=0, description="facade checks the champion this often")
     ready_timeout_s: float = Field(120.0, gt=0)
     stop_timeout_s: float = Field(10.0, gt=0)
     pipeline_timeout_s: float = Field(

@@ -15,7 +15,7 @@ def _port(wanted: int, host: str) -> int:
 
 
 def scoring_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
-    """The facade: serves the registry's champion, polls the alias every ``model_poll_s``."""
+    """The facade: serves the registry's champion, polls the champion every ``model_poll_s``."""
     port = _port(config.scoring_port, config.host)
     env = {
         DATA_DIR_ENV: str(layout.root),

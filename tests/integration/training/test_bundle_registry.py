@@ -1,5 +1,5 @@
 """A bundle built by ``build_bundle`` is served by MLflow's ONNX flavour, and the registry moves the
-champion alias only when told to."""
+champion (a model-version tag, the same on SQLite as on the workspace) only when told to."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 
 from aml.bundle_builder import build_bundle
 from aml.bundle_scoring import score_frame
-from core.bundle import load_bundle
+from core.bundle import CHAMPION_TAG, load_bundle
 from core.contract import MODEL_FEATURES
 from core.layout import DataLayout
-from core.registry import champion_version, download_version, register_bundle
+from core.registry import champion_version, download_version, register_bundle, set_champion
 
 _STATS = [2.5, 0.3, 3.5, 55.0, 0.8, 57.0, 1480.0, 12.0]
 # then the relative features: robust deviations, about one sigma
@@ -47,7 +47,18 @@ def test_champion_moves_only_on_promote(tmp_path: Path) -> None:
     assert champion_version(uri) is None
     assert register_bundle(uri, bundle, promote=True, tags={}) == "2"
     assert champion_version(uri) == "2"
-    got = download_version(uri, "@champion", tmp_path / "dl")
+    got = download_version(uri, "2", tmp_path / "dl")
     assert got.meta.reference_hash == bundle.meta.reference_hash
+    assert register_bundle(uri, bundle, promote=False) == "3"
+    assert champion_version(uri) == "2"
+    set_champion(uri, "1")  # a rollback: the older version gets the next promotion number
+    assert champion_version(uri) == "1"
+    from mlflow import MlflowClient
+
+    versions = MlflowClient(uri, uri).search_model_versions("")
+    tags = {str(mv.version): mv.tags.get(CHAMPION_TAG) for mv in versions}
+    assert tags == {"1": "2", "2": "1", "3": None}
     with pytest.raises(Exception, match="version 9"):
         download_version(uri, "9", tmp_path / "nope")
+    with pytest.raises(Exception, match="no version 9"):
+        set_champion(uri, "9")

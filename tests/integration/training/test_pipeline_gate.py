@@ -55,7 +55,7 @@ def test_first_run_registers_and_promotes_then_a_worse_candidate_is_refused(
     assert reg["trigger"] == "test"  # the run tag reached the register step
     assert champion_version(uri) == reg["version"]
 
-    bundle = download_version(uri, "@champion", tmp_path / "champion")
+    bundle = download_version(uri, str(champion_version(uri)), tmp_path / "champion")
     names = {p.name for p in bundle.directory.iterdir()}
     assert {"MLmodel", "model.onnx", "predmaint.json", "reference.parquet"} <= names
     assert bundle.meta.features == list(MODEL_FEATURES)

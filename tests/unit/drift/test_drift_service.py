@@ -119,10 +119,11 @@ def test_no_reference_yet_is_a_clear_state_not_an_error(layout: DataLayout, sour
         create_app(settings, layout=layout, registry=CollectorRegistry(), source=source)
     ) as client:
         ready = client.get("/health/ready")
-        assert ready.status_code == 503 and "no serving version yet" in ready.json()["reasons"][0]
+        assert ready.status_code == 503 and "no champion yet" in ready.json()["reasons"][0]
+        assert ready.json()["source"]["state"] == "no_champion"
         answer = client.get("/drift").json()
         assert answer["drift_detected"] is False and answer["status"] == "no_verdict"
-        assert answer["reference"] is None and "no serving version" in answer["reason"]
+        assert answer["reference"] is None and "no champion yet" in answer["reason"]
         assert client.get("/drift/report").status_code == 404
         assert client.get("/health/live").status_code == 200
 
