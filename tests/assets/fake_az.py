@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.bundle import CHAMPION_TAG
+
 MODEL_ID = (
     "azureml:/subscriptions/0/resourceGroups/rg/providers/Microsoft.MachineLearningServices"
     "/workspaces/ws/models/{name}/versions/{version}"
@@ -54,6 +56,16 @@ def _one(options: dict[str, list[str]], name: str) -> str:
     if not values:
         raise Refused(f"argument {name} is required")
     return values[-1]
+
+
+def registered_tags(models: list[dict[str, Any]], promoted: bool) -> dict[str, str]:
+    """The tags ``core.registry.register_bundle`` gives a new version: a promoted one gets the next
+    promotion number under ``CHAMPION_TAG``."""
+    tags = {"predmaint.promoted": str(promoted).lower()}
+    if promoted:
+        numbers = [int(m["tags"][CHAMPION_TAG]) for m in models if CHAMPION_TAG in m.get("tags", {})]
+        tags[CHAMPION_TAG] = str(1 + max(numbers, default=0))
+    return tags
 
 
 def _query(value: Any, query: str | None) -> Any:
@@ -138,12 +150,11 @@ def run(state: dict[str, Any], args: list[str]) -> int:
             job["status"] = state.get("job_outcome", "Completed")
             if job["status"] == "Completed":
                 version = str(1 + max((int(m["version"]) for m in models), default=0))
-                promoted = str(state.get("gate_promotes", True)).lower()
                 models.append(
                     {
                         "name": "pred-maint-isoforest",
                         "version": version,
-                        "tags": {"predmaint.promoted": promoted},
+                        "tags": registered_tags(models, bool(state.get("gate_promotes", True))),
                     }
                 )
         _print(_query({"name": _one(options, "--name"), "status": job["status"]}, query), output)

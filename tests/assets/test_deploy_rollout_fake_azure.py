@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from core.bundle import CHAMPION_TAG
+from tests.assets.fake_az import registered_tags
+
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
 FAKE_AZ = Path(__file__).with_name("fake_az.py")
@@ -59,7 +62,7 @@ class Workspace:
     def register(self, version: str, promoted: bool) -> None:
         """A version registered outside the deploy (the schedule or the drift trigger's run)."""
         state = self.state
-        tags = {"predmaint.promoted": str(promoted).lower()}
+        tags = registered_tags(state.get("models", []), promoted)
         state.setdefault("models", []).append(
             {"name": "pred-maint-isoforest", "version": version, "tags": tags}
         )
@@ -200,7 +203,11 @@ def test_a_rerun_on_a_promoted_endpoint_leaves_its_traffic_alone_fake_azure(work
     model_id = "azureml:/subscriptions/0/models/pred-maint-isoforest/versions/{}"
     workspace.edit(
         models=[
-            {"name": "pred-maint-isoforest", "version": v, "tags": {"predmaint.promoted": "true"}}
+            {
+                "name": "pred-maint-isoforest",
+                "version": v,
+                "tags": {"predmaint.promoted": "true", CHAMPION_TAG: v},
+            }
             for v in ("1", "2")
         ],
         endpoints={
@@ -231,3 +238,21 @@ def test_promotion_refuses_a_partial_share_without_a_second_deployment_fake_azur
     done = workspace.promote("blue", "10")
     assert done.returncode != 0 and "only deployment" in done.stdout
     assert workspace.served() == {"blue": ("1", 100)}
+
+
+def test_a_rollback_to_an_older_version_is_the_champion_the_deploy_serves_fake_azure(
+    workspace: Workspace,
+) -> None:
+    """A rollback (core.registry.set_champion) gives an older version the highest promotion number:
+    the deploy takes that version, not the newest promoted one."""
+    workspace.edit(
+        models=[
+            {
+                "name": "pred-maint-isoforest",
+                "version": v,
+                "tags": {"predmaint.promoted": "true", CHAMPION_TAG: n},
+            }
+            for v, n in (("1", "3"), ("2", "2"))
+        ]
+    )
+    assert workspace.deploy() == {"champion": "1", "candidate": "blue"}
