@@ -65,7 +65,7 @@ class DriftConfig(BaseModel):
     threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0)
     drift_share: float = Field(default=DEFAULT_DRIFT_SHARE, gt=0, le=1)
     min_rows: int = Field(default=DEFAULT_MIN_ROWS, ge=2)
-    engine: Engine = "evidently"
+    engine: Engine = "evidently-legacy"
     """``evidently``: ``Report([DataDriftPreset(method="wasserstein")])``, which renders its plotly
     widgets while it runs (~0.5 s for 8 columns); ``evidently-legacy``: Evidently's
     ``evidently.legacy`` ``Report(metrics=[DataDriftPreset(stattest="wasserstein")])``, the same

@@ -95,7 +95,7 @@ class DriftSettings(BaseSettings):
     """Above this share of flagged rows the change is fleet-wide (drift, not a few failing machines):
     every row is compared."""
     min_rows: int = Field(default=DEFAULT_MIN_ROWS, ge=2)
-    engine: Engine = "evidently"
+    engine: Engine = "evidently-legacy"
     """``scipy``: the same scores and verdicts without Evidently's snapshot (no HTML report)."""
     max_request_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     """Rows per side (``reference``, ``current``) in a ``POST /drift`` body."""

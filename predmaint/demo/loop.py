@@ -179,7 +179,10 @@ class LiveLoop:
             self.timeline.add(
                 EventKind.detection,
                 sim_time,
-                f"share {row.share:.2f} >= {row.share_threshold:g} vs reference of v{row.model_version}",
+                # ``detected`` is the sidecar's sustained (sequential) fleet verdict, not this check's
+                # share against its threshold: say which is which.
+                f"sustained fleet drift vs reference of v{row.model_version}"
+                f" (this check: drifted share {row.share:.2f}, per-check share {row.share_threshold:g})",
             )
         elif not row.detected and self.state.drift_active:
             self.state.drift_active = False
@@ -188,7 +191,8 @@ class LiveLoop:
                 self.timeline.add(
                     EventKind.recovery,
                     sim_time,
-                    f"share {row.share:.2f} < {row.share_threshold:g} vs reference of v{row.model_version}",
+                    f"sustained fleet drift cleared vs reference of v{row.model_version}"
+                    f" (this check: drifted share {row.share:.2f}, per-check share {row.share_threshold:g})",
                 )
                 if self.state.stop_at is None:
                     self.state.stop_at = sim_time + timedelta(hours=self.config.tail_hours)

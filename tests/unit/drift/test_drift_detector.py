@@ -116,7 +116,7 @@ def test_reference_info_and_window_times_are_in_the_answer(rng: np.random.Genera
 
 def test_snapshot_round_trips_through_json_and_renders_html(rng: np.random.Generator) -> None:
     ref, cur = _frame(rng, 500), _frame(rng, 200, shift=0.5)
-    check = check_drift(ref, cur, columns=COLS)
+    check = check_drift(ref, cur, columns=COLS, config=DriftConfig(engine="evidently"))
     restored = snapshot_from_json(snapshot_to_json(check.snapshot))
     values = [m["value"] for m in restored.dict()["metrics"]]
     assert values == [m["value"] for m in check.snapshot.dict()["metrics"]]
@@ -133,3 +133,17 @@ def test_scipy_engine_gives_the_same_scores_and_verdict(rng: np.random.Generator
     assert fast.drifted_share == slow.drifted_share
     for column in COLS:
         assert fast.columns[column].score == pytest.approx(slow.columns[column].score, abs=1e-12)
+
+
+def test_default_legacy_engine_gives_the_new_api_scores_and_verdict(rng: np.random.Generator) -> None:
+    # The default engine is Evidently's legacy Report (fast enough for the bench target); it must
+    # give exactly the scores and verdict of the new-API Report the specification names.
+    ref, cur = _frame(rng, 1000), _frame(rng, 300, shift=0.3)
+    assert DriftConfig().engine == "evidently-legacy"
+    legacy = check_drift(ref, cur, columns=COLS).result
+    new_api = check_drift(ref, cur, columns=COLS, config=DriftConfig(engine="evidently")).result
+    assert legacy.drift_detected == new_api.drift_detected
+    assert legacy.drifted_share == new_api.drifted_share
+    for column in COLS:
+        assert legacy.columns[column].score == pytest.approx(new_api.columns[column].score, abs=1e-12)
+        assert legacy.columns[column].drifted == new_api.columns[column].drifted
