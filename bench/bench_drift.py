@@ -1,9 +1,10 @@
-"""Drift: one check of a 1,000-row window against a 10,000-row reference over the features the
-sidecar compares (``DRIFT_FEATURES``, the model's absolute statistics): today's fixed-threshold
-check next to the calibrated one (calibration timed separately: it runs once per reference), each with Evidently's DataDriftPreset (new API and ``evidently.legacy``) and with
-the same statistic computed with scipy; and the sidecar tailer's resident memory while it tails
-1,000,000 logged rows (in a subprocess, so the figure is the tailer's own). Targets: calibrated check
-<= 0.25 s; memory flat in the log's length.
+"""Drift: one check of a 1,000-row window against a 10,000-row reference over the features the sidecar
+compares (``DRIFT_FEATURES``, the model's absolute statistics): today's fixed-threshold check next
+to the calibrated one (calibration timed separately: it runs once per reference), each with
+Evidently's DataDriftPreset (new API and ``evidently.legacy``) and with the same statistic computed
+with scipy; and the sidecar tailer's resident memory while it tails 1,000,000 logged rows (in a
+subprocess, so the figure is the tailer's own). Targets: calibrated check <= 0.25 s; memory flat in
+the log's length.
 """
 
 from __future__ import annotations
