@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,20 @@ def training_frame(rows: int = 400, seed: int = 0) -> pd.DataFrame:
     for name in MODEL_FEATURES[len(STAT_FEATURES) :]:  # robust deviations: a few sigma at most
         cols[name] = np.abs(rng.normal(0.0, 1.0, rows))
     return pd.DataFrame(cols)[list(MODEL_FEATURES)]
+
+
+def readings(machine: str, end: datetime, count: int) -> list[dict[str, object]]:
+    """``count`` plausible readings of one machine, one a minute, the last at ``end``."""
+    return [
+        {
+            "machine_id": machine,
+            "timestamp": (end - timedelta(minutes=count - 1 - i)).isoformat(),
+            "vibration_rms_mm_s": 3.0 + 0.1 * (i % 5),
+            "temperature_c": 60.0 + 0.2 * (i % 7),
+            "rotational_speed_rpm": 1500.0 + (i % 3),
+        }
+        for i in range(count)
+    ]
 
 
 def normal_row() -> dict[str, float]:

@@ -18,23 +18,10 @@ import httpx
 from core.bundle import Bundle
 from core.contract import MIN_READINGS_PER_WINDOW
 from tests.assets.images.conftest import with_model
-from tests.scoring_fixtures import normal_row
+from tests.scoring_fixtures import normal_row, readings
 from tools.imagecheck.build import Image
 from tools.imagecheck.imports import missing_packages
 from tools.imagecheck.run import serve
-
-
-def _readings(machine: str, end: datetime, count: int) -> list[dict[str, object]]:
-    return [
-        {
-            "machine_id": machine,
-            "timestamp": (end - timedelta(minutes=count - 1 - i)).isoformat(),
-            "vibration_rms_mm_s": 3.0 + 0.1 * (i % 5),
-            "temperature_c": 60.0 + 0.2 * (i % 7),
-            "rotational_speed_rpm": 1500.0 + (i % 3),
-        }
-        for i in range(count)
-    ]
 
 
 def _wait_ready(base: str, timeout_s: float = 90) -> dict[str, Any]:
@@ -76,9 +63,9 @@ def test_facade_image_serves_inline_and_machine_id_from_its_applied_registry(
         ready = _wait_ready(base)
         assert ready["http_status"] == 200, ready
         last = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(minutes=1)
-        readings = _readings(machine, last, MIN_READINGS_PER_WINDOW + 5)
+        batch = readings(machine, last, MIN_READINGS_PER_WINDOW + 5)
         # without the image's applied registry both answer 409 store_not_applied (finding 18)
-        ingest = httpx.post(f"{base}/ingest", json={"readings": readings}, timeout=30)
+        ingest = httpx.post(f"{base}/ingest", json={"readings": batch}, timeout=30)
         assert ingest.status_code == 200, ingest.text
         scored = httpx.post(f"{base}/predict", json={"machine_id": machine}, timeout=30)
         assert scored.status_code == 200, scored.text

@@ -16,20 +16,7 @@ from core.contract import FEATURE_TTL, MIN_READINGS_PER_WINDOW
 from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
-
-
-def _readings(machine: str, end: datetime, count: int) -> list[dict]:
-    """``count`` plausible readings, one a minute, the last at ``end``."""
-    return [
-        {
-            "machine_id": machine,
-            "timestamp": (end - timedelta(minutes=count - 1 - i)).isoformat(),
-            "vibration_rms_mm_s": 3.0 + 0.1 * (i % 5),
-            "temperature_c": 60.0 + 0.2 * (i % 7),
-            "rotational_speed_rpm": 1500.0 + (i % 3),
-        }
-        for i in range(count)
-    ]
+from tests.scoring_fixtures import readings
 
 
 def _wait_store(client: TestClient, timeout_s: float = 60.0) -> dict:
@@ -66,7 +53,7 @@ def test_ingested_machine_is_scored_with_feature_time_and_age(redis_app: TestCli
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     # The last minutes of the previous hour: all readings in one window, whatever the time of day.
     last = now.replace(minute=0) - timedelta(minutes=1)
-    r = redis_app.post("/ingest", json={"readings": _readings("m-fresh", last, MIN_READINGS_PER_WINDOW + 10)})
+    r = redis_app.post("/ingest", json={"readings": readings("m-fresh", last, MIN_READINGS_PER_WINDOW + 10)})
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == MIN_READINGS_PER_WINDOW + 10
 
@@ -85,7 +72,7 @@ def test_ingested_machine_is_scored_with_feature_time_and_age(redis_app: TestCli
 
 def test_stale_features_are_refused_with_409(redis_app: TestClient) -> None:
     old = datetime.now(UTC) - FEATURE_TTL - timedelta(hours=2)
-    assert redis_app.post("/ingest", json={"readings": _readings("m-stale", old, 30)}).status_code == 200
+    assert redis_app.post("/ingest", json={"readings": readings("m-stale", old, 30)}).status_code == 200
     r = redis_app.post("/predict", json={"machine_id": "m-stale"})
     assert r.status_code == 409, r.text
     body = r.json()
@@ -99,7 +86,7 @@ def test_unknown_machine_is_404(redis_app: TestClient) -> None:
 
 
 def test_bad_readings_are_422_naming_the_field(redis_app: TestClient) -> None:
-    reading = _readings("m-x", datetime.now(UTC), 1)[0]
+    reading = readings("m-x", datetime.now(UTC), 1)[0]
     reading["temperature_c"] = 999.0
     r = redis_app.post("/ingest", json={"readings": [reading]})
     assert r.status_code == 422
@@ -138,6 +125,6 @@ def test_unreachable_store_fails_machine_id_only(bundle: Bundle, layout: DataLay
         assert ready.status_code == 200  # inline scoring works, so the pod stays in rotation
         assert ready.json()["online_store"]["reachable"] is False
         assert ready.json()["online_store"]["reason"]
-        ingest = c.post("/ingest", json={"readings": _readings("m-1", datetime.now(UTC), 1)})
+        ingest = c.post("/ingest", json={"readings": readings("m-1", datetime.now(UTC), 1)})
         assert ingest.status_code == 503
     assert store["kind"] == "redis"
