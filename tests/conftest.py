@@ -11,7 +11,8 @@ import pytest
 from core.layout import DataLayout
 
 REDIS_HOST = "127.0.0.1"
-REDIS_PORT = 6379
+REDIS_PORT = int(os.environ.get("PREDMAINT_TEST_REDIS_PORT", "6379"))
+"""Another port lets several checkouts run their suites side by side, each against its own redis-server."""
 REDIS_TEST_DB = 13
 """Tests use this Redis database number only, and flush only it."""
 START_REDIS_HINT = (
