@@ -59,7 +59,7 @@ def readings(machine: str, end: datetime, count: int) -> list[dict[str, object]]
 
 
 def normal_row() -> dict[str, float]:
-    return {k: float(v) for k, v in training_frame(1, seed=7).iloc[0].items()}
+    return {str(k): float(v) for k, v in training_frame(1, seed=7).iloc[0].items()}
 
 
 def build_test_bundle(base: Path) -> Bundle:

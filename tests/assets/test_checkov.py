@@ -48,7 +48,7 @@ def test_skip_list_is_short_and_every_skip_has_a_reason() -> None:
     lines = text.splitlines()
     for check_id in skips:
         number = next(n for n, line in enumerate(lines) if re.match(rf"\s*-\s*{check_id}\s*$", line))
-        reason = []
+        reason: list[str] = []
         while number > 0 and lines[number - 1].strip().startswith("#"):
             number -= 1
             reason.insert(0, lines[number].strip("# "))

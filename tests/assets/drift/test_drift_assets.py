@@ -23,16 +23,17 @@ def test_schedule_loads_with_azure_ai_ml_and_runs_the_training_pipeline() -> Non
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # azure-ai-ml marks some schema classes experimental
-        from azure.ai.ml.entities import JobSchedule, PipelineJob
+        from azure.ai.ml.entities import JobSchedule, PipelineJob, RecurrenceTrigger
         from azure.ai.ml.entities._load_functions import load_schedule
 
         schedule = load_schedule(ROOT / "aml" / "schedules" / "retrain.yml")
     assert isinstance(schedule, JobSchedule)
+    assert isinstance(schedule.trigger, RecurrenceTrigger)
     assert schedule.trigger.frequency == "week" and schedule.trigger.interval == 1
     assert isinstance(schedule.create_job, PipelineJob)
     pipeline = yaml.safe_load((ROOT / "aml" / "pipelines" / "train.yml").read_text())
     assert schedule.create_job.experiment_name == pipeline["experiment_name"]
-    assert schedule.create_job.tags["trigger"] == "schedule"
+    assert (schedule.create_job.tags or {})["trigger"] == "schedule"
 
 
 def test_alert_rule_file_is_a_prometheus_rule_group_with_the_drift_alert() -> None:

@@ -48,7 +48,7 @@ def test_endpoint_is_kubernetes_with_key_auth_and_leaves_traffic_to_promotion() 
 @pytest.mark.parametrize("slot", ["blue", "green"])
 def test_deployment_is_pinned_probed_and_sized(slot: str) -> None:
     from azure.ai.ml import load_environment, load_online_deployment
-    from azure.ai.ml.entities import KubernetesOnlineDeployment
+    from azure.ai.ml.entities import KubernetesOnlineDeployment, TargetUtilizationScaleSettings
 
     deployment = load_online_deployment(ENDPOINTS / f"{slot}.yml")
     raw = yaml.safe_load((ENDPOINTS / f"{slot}.yml").read_text())
@@ -67,16 +67,21 @@ def test_deployment_is_pinned_probed_and_sized(slot: str) -> None:
     assert given.environment_variables["PREDMAINT_MODEL_VERSION"] == "7"
     env = load_environment(ENDPOINTS / "environment.yml")
     assert raw["environment"] == f"azureml:{env.name}:{env.version}"
-    script = (
-        ENDPOINTS / deployment.code_configuration.code / deployment.code_configuration.scoring_script
-    ).resolve()
+    code = deployment.code_configuration
+    assert code is not None and code.code is not None and code.scoring_script is not None
+    script = (ENDPOINTS / code.code / code.scoring_script).resolve()
     assert script == REPO / "scoring" / "score.py"
+    assert deployment.request_settings is not None
     timeout_ms = deployment.request_settings.request_timeout_ms
     # the facade's default forwarding timeout gives up before the endpoint would
     assert ScoringSettings.model_fields["endpoint_timeout_s"].default * 1000 < timeout_ms
     assert ScoringSettings.model_fields["endpoint_request_timeout_ms"].default == timeout_ms
-    assert deployment.resources.requests.cpu and deployment.resources.limits.memory
-    assert deployment.scale_settings.min_instances >= 2
+    resources = deployment.resources
+    assert resources is not None and resources.requests is not None and resources.limits is not None
+    assert resources.requests.cpu and resources.limits.memory
+    assert isinstance(deployment.scale_settings, TargetUtilizationScaleSettings)
+    assert (deployment.scale_settings.min_instances or 0) >= 2
+    assert deployment.liveness_probe is not None and deployment.readiness_probe is not None
     assert deployment.liveness_probe.period and deployment.readiness_probe.period
     assert deployment.app_insights_enabled is True
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
+from feast import FeatureStore
 
 from core.contract import (
     BASELINE_DAYS_FEATURE,
@@ -72,7 +73,7 @@ def test_reading_before_apply_says_to_apply(layout: DataLayout) -> None:
 
 
 def ingest_and_read(
-    store: object, layout: DataLayout, machine: str, day: datetime, hour_readings: HourReadings
+    store: FeatureStore, layout: DataLayout, machine: str, day: datetime, hour_readings: HourReadings
 ) -> None:
     """Push a window, revise it twice within the same hour (more readings, higher vibration), then a
     late reading for an older window: the online row must follow every same-hour revision and must

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from feast import FeatureStore
 
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, FEATURE_TTL, READING_COUNT, VIBRATION
 from core.layout import DataLayout
@@ -20,7 +21,7 @@ MEAN = f"{VIBRATION.name}_mean"
 @pytest.fixture
 def store_with_history(
     layout: DataLayout, day: datetime, hour_readings: Callable[..., pd.DataFrame]
-) -> object:
+) -> FeatureStore:
     """Machine m: windows ending 01:00, 02:00, 03:00 with vibration mean 1, 2, 3; the 02:00 window is
     revised later by a late reading batch (mean 2 -> 2.5); machine n: one window ending 05:00."""
     created = day + timedelta(days=1)
@@ -33,12 +34,12 @@ def store_with_history(
     return store
 
 
-def entity_rows(machine: str, *times: pd.Timestamp) -> pd.DataFrame:
+def entity_rows(machine: str, *times: datetime) -> pd.DataFrame:
     return pd.DataFrame({ENTITY_KEY: machine, EVENT_TIMESTAMP: pd.to_datetime(list(times), utc=True)})
 
 
 def test_features_come_from_the_newest_window_ended_at_or_before_the_row(
-    store_with_history: object, day: datetime
+    store_with_history: FeatureStore, day: datetime
 ) -> None:
     h = lambda hh, mm=0: day + timedelta(hours=hh, minutes=mm)  # noqa: E731
     rows = entity_rows("m", h(0, 30), h(1), h(1, 59), h(2), h(2, 30), h(5, 30), h(6, 30))
@@ -53,7 +54,7 @@ def test_features_come_from_the_newest_window_ended_at_or_before_the_row(
     assert out[READING_COUNT].iloc[3] == 60
 
 
-def test_random_rows_never_see_the_future(store_with_history: object, day: datetime) -> None:
+def test_random_rows_never_see_the_future(store_with_history: FeatureStore, day: datetime) -> None:
     rng = np.random.default_rng(0)
     minutes = rng.integers(0, 8 * 60, 60)
     times = [day + timedelta(minutes=int(m)) for m in minutes]
@@ -62,8 +63,8 @@ def test_random_rows_never_see_the_future(store_with_history: object, day: datet
     assert len(out) == len(rows)
     # window ends per machine, and the value each window carries
     ends = {"m": {1: 1.0, 2: 2.5, 3: 3.0}, "n": {5: 9.0}}
-    for row, got in zip(rows.itertuples(index=False), out[MEAN], strict=True):
-        hours = (row.event_timestamp - pd.Timestamp(day)) / timedelta(hours=1)
-        visible = [e for e in ends[row.machine_id] if e <= hours and hours - e <= 3]
-        expected = ends[row.machine_id][max(visible)] if visible else np.nan
-        assert got == pytest.approx(expected, nan_ok=True), (row, got)
+    for machine, at, got in zip(rows[ENTITY_KEY], rows[EVENT_TIMESTAMP], out[MEAN], strict=True):
+        hours = (at - pd.Timestamp(day)) / timedelta(hours=1)
+        visible = [e for e in ends[machine] if e <= hours and hours - e <= 3]
+        expected = ends[machine][max(visible)] if visible else np.nan
+        assert got == pytest.approx(expected, nan_ok=True), (machine, at, got)

@@ -33,7 +33,7 @@ class FakeAzureEndpoint:
         self.delay_s = 0.0
         self.deployments: list[str | None] = []
 
-    def __call__(self, environ: dict, start_response):  # type: ignore[no-untyped-def]
+    def __call__(self, environ: dict, start_response):
         self.deployments.append(environ.get("HTTP_AZUREML_MODEL_DEPLOYMENT"))
         if environ.get("HTTP_AUTHORIZATION") != f"Bearer {ENDPOINT_KEY}":
             start_response("401 Unauthorized", [("Content-Type", "application/json")])
@@ -84,7 +84,7 @@ def test_answers_match_the_in_process_backend(
     bundle: Bundle,
     row: dict,
     tmp_path: Path,
-    layout: DataLayout,  # type: ignore[no-untyped-def]
+    layout: DataLayout,
 ) -> None:
     url, fake = fake_azure_endpoint
     rows = [row, {k: v * 3 for k, v in row.items()}]
@@ -114,7 +114,7 @@ def test_wrong_key_is_a_502_naming_the_upstream_status(
     fake_azure_endpoint,
     row: dict,
     tmp_path: Path,
-    layout: DataLayout,  # type: ignore[no-untyped-def]
+    layout: DataLayout,
 ) -> None:
     url, _ = fake_azure_endpoint
     settings = _settings(url, tmp_path, endpoint_key=SecretStr("another-key-that-is-wrong-000"))
@@ -130,7 +130,7 @@ def test_slow_endpoint_times_out_before_its_request_timeout(
     fake_azure_endpoint,
     row: dict,
     tmp_path: Path,
-    layout: DataLayout,  # type: ignore[no-untyped-def]
+    layout: DataLayout,
 ) -> None:
     url, fake = fake_azure_endpoint
     fake.delay_s = 0.6

@@ -88,7 +88,7 @@ def test_champion_swap_under_load_fails_nothing_and_mixes_nothing(
     errors: list[BaseException] = []
     stop = threading.Event()
 
-    def load(slot: list) -> None:  # type: ignore[type-arg]
+    def load(slot: list) -> None:
         with httpx.Client(base_url=base, timeout=5) as client:
             while not stop.is_set():
                 try:
@@ -131,6 +131,7 @@ def test_champion_swap_under_load_fails_nothing_and_mixes_nothing(
     assert {a[1] for a in answers} == {first, second}  # both versions served, nothing else
     for _status, version, threshold, flags, scores in answers:
         assert threshold == pytest.approx(thresholds[str(version)])  # threshold of that very version
+        assert threshold is not None
         assert flags == [s >= threshold for s in scores]  # every row judged by that version
     for slot in results:  # once a client saw the new version it never sees the old one again
         versions = [a[1] for a in slot]

@@ -38,7 +38,7 @@ def fleet_layout(tmp_path_factory: pytest.TempPathFactory) -> DataLayout:
     return layout
 
 
-def registration(result) -> dict:  # type: ignore[no-untyped-def]
+def registration(result) -> dict:
     return json.loads((result.output("register", "registration") / "registration.json").read_text())
 
 

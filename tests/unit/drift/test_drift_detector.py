@@ -117,6 +117,7 @@ def test_reference_info_and_window_times_are_in_the_answer(rng: np.random.Genera
 def test_snapshot_round_trips_through_json_and_renders_html(rng: np.random.Generator) -> None:
     ref, cur = _frame(rng, 500), _frame(rng, 200, shift=0.5)
     check = check_drift(ref, cur, columns=COLS, config=DriftConfig(engine="evidently"))
+    assert check.snapshot is not None
     restored = snapshot_from_json(snapshot_to_json(check.snapshot))
     values = [m["value"] for m in restored.dict()["metrics"]]
     assert values == [m["value"] for m in check.snapshot.dict()["metrics"]]

@@ -40,7 +40,7 @@ def _tailer(tmp_path: Path, seen: list[float], rows: int = 10_000, age: float | 
 
 
 def test_rotation_and_partial_lines_are_read_once_in_order(tmp_path: Path) -> None:
-    log, seen = tmp_path / "log", []
+    log, seen = tmp_path / "log", list[float]()
     tailer = _tailer(tmp_path, seen)
     assert tailer.poll() == 0  # no log yet: nothing, no error
     _append(log, 1, b"".join(_line(i) for i in range(5)))
@@ -56,7 +56,7 @@ def test_rotation_and_partial_lines_are_read_once_in_order(tmp_path: Path) -> No
 
 
 def test_restart_resumes_without_loss_or_double_counting(tmp_path: Path) -> None:
-    log, seen = tmp_path / "log", []
+    log, seen = tmp_path / "log", list[float]()
     _append(log, 1, b"".join(_line(i) for i in range(100)))
     first = _tailer(tmp_path, seen, rows=50)
     assert first.poll(max_bytes=len(_line(0)) * 30) > 0  # stop part-way through the segment
@@ -77,7 +77,7 @@ def test_restart_resumes_without_loss_or_double_counting(tmp_path: Path) -> None
 
 
 def test_garbage_and_a_fragment_left_by_a_crashed_writer_are_counted_as_bad_lines(tmp_path: Path) -> None:
-    log, seen = tmp_path / "log", []
+    log, seen = tmp_path / "log", list[float]()
     _append(log, 1, _line(0) + b"not json\n" + b'{"ts": 1}\n' + _line(1) + b'{"ts": 17000')
     _append(log, 2, _line(2))
     tailer = _tailer(tmp_path, seen)
@@ -87,7 +87,7 @@ def test_garbage_and_a_fragment_left_by_a_crashed_writer_are_counted_as_bad_line
 
 
 def test_segments_deleted_by_retention_are_skipped_and_counted(tmp_path: Path) -> None:
-    log, seen = tmp_path / "log", []
+    log, seen = tmp_path / "log", list[float]()
     lines = 4  # segment 1 is read completely and stays under its 4096-byte limit
     _append(log, 1, b"".join(_line(i) for i in range(lines)))
     tailer = _tailer(tmp_path, seen)
@@ -119,7 +119,7 @@ def test_window_keeps_the_newest_rows_by_count_and_by_age() -> None:
 
 
 def test_missing_feature_becomes_nan_and_unknown_fields_are_ignored(tmp_path: Path) -> None:
-    log, seen = tmp_path / "log", []
+    log, seen = tmp_path / "log", list[float]()
     record = {"ts": 1_700_000_000.0, "model_version": "1", "features": {MODEL_FEATURES[0]: 1.0}, "x": 1}
     _append(log, 1, (json.dumps(record) + "\n").encode())
     tailer = _tailer(tmp_path, seen)

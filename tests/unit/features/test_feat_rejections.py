@@ -138,7 +138,7 @@ def frame_errors(df: pd.DataFrame) -> list[tuple[str, str, list[object]]]:
 def with_value(column: str, row: int, value: object) -> pd.DataFrame:
     df = frame()
     df[column] = df[column].astype(object) if not isinstance(value, float) else df[column]
-    df.loc[row, column] = value
+    df.loc[row, column] = value  # type: ignore[call-overload]  # any object, on purpose
     return df
 
 

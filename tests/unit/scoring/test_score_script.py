@@ -28,7 +28,7 @@ def server(bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     yield app.test_client()
 
 
-def test_rows_are_scored_like_the_facade(server, row: dict, bundle: Bundle) -> None:  # type: ignore[no-untyped-def]
+def test_rows_are_scored_like_the_facade(server, row: dict, bundle: Bundle) -> None:
     r = server.post(
         "/score",
         data=json.dumps({"rows": [row, {k: v * 3 for k, v in row.items()}]}),
@@ -41,7 +41,7 @@ def test_rows_are_scored_like_the_facade(server, row: dict, bundle: Bundle) -> N
     assert [p["is_anomaly"] for p in body["predictions"]] == [False, True]
 
 
-def test_one_row_answers_the_flat_shape(server, row: dict) -> None:  # type: ignore[no-untyped-def]
+def test_one_row_answers_the_flat_shape(server, row: dict) -> None:
     r = server.post("/score", data=json.dumps({"features": row}), content_type="application/json")
     assert r.status_code == 200
     body = r.get_json()
@@ -59,7 +59,7 @@ def test_one_row_answers_the_flat_shape(server, row: dict) -> None:  # type: ign
         ('{"features": {"temperature_c_mean": NaN}}', "features.temperature_c_mean", "finite_number"),
     ],
 )
-def test_bad_input_is_a_json_4xx_not_a_500(server, payload: str, field: str, rule: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_json_4xx_not_a_500(server, payload: str, field: str, rule: str) -> None:
     r = server.post("/score", data=payload, content_type="application/json")
     assert r.status_code == 422, r.get_data(as_text=True)
     body = r.get_json()
@@ -69,11 +69,11 @@ def test_bad_input_is_a_json_4xx_not_a_500(server, payload: str, field: str, rul
     ]
 
 
-def test_oversized_body_is_413(server) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_body_is_413(server) -> None:
     r = server.post("/score", data=" " * (MAX_BODY_BYTES + 1), content_type="application/json")
     assert r.status_code == 413
     assert r.get_json()["error"] == "body_too_large"
 
 
-def test_health_route_answers(server) -> None:  # type: ignore[no-untyped-def]
+def test_health_route_answers(server) -> None:
     assert server.get("/").status_code == 200

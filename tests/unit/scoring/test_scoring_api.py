@@ -45,7 +45,7 @@ def test_batch_answers_one_prediction_per_row_in_order(client: TestClient, row: 
     assert preds[1]["is_anomaly"] is True
 
 
-def _error(r, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
+def _error(r, status: int, code: str) -> dict:
     assert r.status_code == status, r.text
     body = r.json()
     assert body["error"] == code
@@ -73,7 +73,7 @@ def _error(r, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
 )
 def test_bad_rows_answer_422_naming_field_and_rule(
     client: TestClient, row: dict, mutate, field, rule
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     mutate(row)
     body = _error(client.post("/predict", json={"features": row}), 422, "invalid_input")
     assert {"field": field, "rule": rule} in [

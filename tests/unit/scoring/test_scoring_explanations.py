@@ -32,7 +32,7 @@ def extreme_rows() -> list[dict[str, float]]:
     fields = FeatureRow.model_fields
     rows = []
     for name in MODEL_FEATURES:
-        row = {k: float(v) for k, v in base.items()}
+        row = {str(k): float(v) for k, v in base.items()}
         limits = {type(m).__name__: m for m in fields[name].metadata}
         high = float(limits["Le"].le) if "Le" in limits else np.inf
         row[name] = float(min(base[name] + 30 * frame[name].std(), high))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -26,6 +28,11 @@ def _run(mode: FailureMode) -> SimulationResult:
 @pytest.fixture(scope="module", params=list(FailureMode), ids=str)
 def run(request: pytest.FixtureRequest) -> tuple[FailureMode, SimulationResult]:
     return request.param, _run(request.param)
+
+
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """Rows as named tuples; pandas' stubs cannot type their fields, so they are Any here."""
+    yield from frame.itertuples()
 
 
 def _hourly(readings: pd.DataFrame, machine_id: str) -> pd.DataFrame:
@@ -61,7 +68,7 @@ def test_only_the_chosen_mode_occurs(run: tuple[FailureMode, SimulationResult]) 
 
 def test_the_sensors_move_before_the_failure(run: tuple[FailureMode, SimulationResult]) -> None:
     mode, result = run
-    for failure in _completed(result).itertuples():
+    for failure in _rows(_completed(result)):
         hourly = _hourly(result.readings, failure.machine_id)
         base = _baseline(hourly, result)
         if mode is FailureMode.cooling_fault:
@@ -81,7 +88,7 @@ def test_the_sensors_move_before_the_failure(run: tuple[FailureMode, SimulationR
 
 def test_bearing_wear_ends_in_iso_zone_d() -> None:
     result = _run(FailureMode.bearing_wear)
-    for failure in _completed(result).itertuples():
+    for failure in _rows(_completed(result)):
         last = _window(_hourly(result.readings, failure.machine_id), failure.failure_time, 3, 0)
         assert last[(VIB, "mean")].max() > 7.1
 
@@ -90,7 +97,7 @@ def test_no_readings_while_in_repair_and_healthy_after(run: tuple[FailureMode, S
     _, result = run
     readings = result.readings
     assert len(result.maintenance) >= 2
-    for period in result.maintenance.itertuples():
+    for period in _rows(result.maintenance):
         own = readings[readings["machine_id"] == period.machine_id]
         during = own[(own["timestamp"] >= period.start) & (own["timestamp"] < period.end)]
         assert during.empty
@@ -117,7 +124,7 @@ def test_default_fleet_month_has_a_realistic_number_of_failures() -> None:
 
 def test_cooling_fault_creeps_for_days_before_the_runaway() -> None:
     result = _run(FailureMode.cooling_fault)
-    for failure in _completed(result).itertuples():
+    for failure in _rows(_completed(result)):
         degrading_h = (failure.failure_time - failure.onset_time).total_seconds() / 3600
         assert 2 * 24 + 12 <= degrading_h <= 4 * 24 + 36  # creep 2-4 days, then a 12-36 h runaway
         hourly = _hourly(result.readings, failure.machine_id)

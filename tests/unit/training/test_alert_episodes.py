@@ -75,7 +75,7 @@ def test_episodes_opened_in_a_detected_fleet_drift_are_drift_suspect() -> None:
 
 def test_episode_top_features_aggregate_its_windows_explanations() -> None:
     frame = windows("xxxx....", top=HOT)
-    frame.loc[frame.index[3], "top_features"] = SHAKY  # ... one window was a vibration one
+    frame.at[frame.index[3], "top_features"] = SHAKY  # type: ignore[assignment]  # ... one window was a vibration one
     (e,) = episodes_from_scores(frame, 0.5, POLICY)
     assert [f["feature"] for f in e.top_features] == ["temperature_c_mean", "vibration_rms_mm_s_max"]
     assert e.top_features[0]["contribution"] == 0.2 * 3 / 4 and e.top_features[0]["sensor"] == "temperature_c"

@@ -42,7 +42,7 @@ def test_job_carries_overrides_and_trigger_tags_fake_azure() -> None:
     )
     assert job.inputs["threshold_quantile"].result() == 0.99
     assert job.inputs["data_dir"].result().path == "azureml://datastores/other/paths/x/"
-    assert job.tags["trigger"] == "drift" and job.tags["alert_id"] == "a-1"
+    assert job.tags is not None and job.tags["trigger"] == "drift" and job.tags["alert_id"] == "a-1"
     assert job.inputs["trigger"].result() == "drift"  # tags reach the register step as inputs
     assert list(job.jobs) == ["prepare", "train", "evaluate", "register"]
 
