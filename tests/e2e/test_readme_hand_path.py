@@ -10,6 +10,7 @@ exits 0 got a 2xx from every request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -104,10 +105,8 @@ def hand_path_run(tmp_path_factory: pytest.TempPathFactory) -> HandPathRun:
     try:
         stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
