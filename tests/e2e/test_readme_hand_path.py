@@ -35,6 +35,8 @@ END = "<!-- hand-path:end -->"
 DOC_DATA_DIR = ".predmaint/by-hand"
 DOC_PORTS = ("8000", "8001")
 TIMEOUT_S = 900
+FLEET = 30
+"""``--machines`` in the block."""
 
 
 def hand_path_block(text: str) -> str:
@@ -75,6 +77,7 @@ def json_answers(stdout: str) -> list[dict[str, Any]]:
 def test_the_block_is_found_and_names_the_simulated_machines() -> None:
     block = hand_path_block(README.read_text())
     assert "--end now" in block
+    assert f"--machines {FLEET} " in block
     assert '"machine_id": "M001"' in block
     assert all(f":{p}" in block for p in DOC_PORTS)
 
@@ -140,9 +143,9 @@ def test_inline_and_fleet_scoring_answer_every_row(hand_path_run: HandPathRun) -
     batches = [a for a in json_answers(hand_path_run.stdout) if "predictions" in a]
     sizes = sorted(len(b["predictions"]) for b in batches)
     sample = json.loads((REPO / "aml/endpoints/sample-request.json").read_text())
-    assert sizes == sorted([len(sample["rows"]), 50]), _explain(hand_path_run)
+    assert sizes == sorted([len(sample["rows"]), FLEET]), _explain(hand_path_run)
     fleet = max(batches, key=lambda b: len(b["predictions"]))
-    assert [p["machine_id"] for p in fleet["predictions"]] == [f"M{i:03d}" for i in range(1, 51)]
+    assert [p["machine_id"] for p in fleet["predictions"]] == [f"M{i:03d}" for i in range(1, FLEET + 1)]
 
 
 def test_the_sidecar_gives_a_drift_verdict(hand_path_run: HandPathRun) -> None:
