@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,7 +35,7 @@ def serve(
     from drift.settings import DriftSettings
 
     layout = use_data_dir(data_dir)
-    overrides = {
+    overrides: dict[str, Any] = {
         k: v
         for k, v in {
             "host": host,

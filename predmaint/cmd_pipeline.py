@@ -35,7 +35,14 @@ def register(app: typer.Typer) -> None:
         """Validate the pipeline and run its steps here, in dependency order.
 
         Outputs go under the data dir's runs/<run id>/<step>/."""
-        from aml.runner import PipelineError, PipelineSpecError, StepFailed, parse_overrides, run_pipeline
+        from aml.runner import (
+            PipelineError,
+            PipelineSpecError,
+            StepFailed,
+            StepResult,
+            parse_overrides,
+            run_pipeline,
+        )
 
         layout = use_data_dir(data_dir)
         try:
@@ -44,7 +51,7 @@ def register(app: typer.Typer) -> None:
         except PipelineError as exc:
             fail(str(exc))
 
-        def on_step(step, index, total):
+        def on_step(step: StepResult, index: int, total: int) -> None:
             label = f"[{index + 1}/{total}] {step.name}"
             if step.status == "running":
                 console.print(f"{label} ... running")

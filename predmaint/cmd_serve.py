@@ -74,7 +74,7 @@ def serve(
     from scoring.main import create_app
 
     source = settings.model_path or f"registry {settings.model_name}@champion"
-    store = settings.online_store
+    store: str = settings.online_store
     if store == "redis" and settings.redis_url is not None:
         store = f"redis at {redacted(settings.redis_url)}"
     console.print(
