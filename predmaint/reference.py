@@ -12,8 +12,10 @@ routes from the apps' route tables, options from the CLI's command tree.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -48,6 +50,7 @@ def _modules_defining(pattern: str) -> Iterator[str]:
 # --- settings ------------------------------------------------------------------------------------
 
 
+@functools.cache
 def settings_classes() -> list[type[BaseSettings]]:
     """Every ``BaseSettings`` subclass of the project, by env prefix."""
     from pydantic_settings import BaseSettings
@@ -208,7 +211,8 @@ class Route:
     service: str
 
 
-def routes() -> set[Route]:
+@functools.cache
+def routes() -> frozenset[Route]:
     """The facade's, the sidecar's and the retrain Function's routes."""
     from drift.drift_service import create_app as drift_app
     from drift.settings import DriftSettings
@@ -227,10 +231,11 @@ def routes() -> set[Route]:
     for m in re.finditer(r'route\(route="([^"]+)", methods=\[([^\]]+)\]', source):
         for method in re.findall(r'"(\w+)"', m.group(2)):
             found.add(Route(method, f"/api/{m.group(1)}", "functions"))
-    return found
+    return frozenset(found)
 
 
-def error_codes() -> set[str]:
+@functools.cache
+def error_codes() -> frozenset[str]:
     """Every ``error`` code an answer can carry: the ``code`` of each project exception class (or,
     for classes without one, its name in snake case, as the facade's handler derives it)."""
     for name in _modules_defining(r"class \w+\((\w+Error|Exception)\)"):
@@ -256,7 +261,7 @@ def error_codes() -> set[str]:
     for package in ("scoring", "drift", "core", "functions"):
         for path in (REPO / package).rglob("*.py"):
             codes.update(re.findall(r'"error":\s*"([a-z_]+)"', path.read_text()))
-    return codes
+    return frozenset(codes)
 
 
 # --- generated blocks ----------------------------------------------------------------------------
@@ -302,18 +307,18 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 STATUS_ROW = re.compile(r"^\|\s*(\d{3}(?:\s*/\s*\d{3})*)\s*\|([^|]*)\|", re.M)
 
 
+@functools.cache
 def _code_literals() -> str:
-    """The source the non-settings names must appear in: code, configs, charts, Terraform, CI."""
-    keep = {".py", ".yml", ".yaml", ".tf", ".sh", ".json", ".toml", ".tpl", ".txt", ".in", ""}
+    """The source the non-settings names must appear in: code, configs, charts, Terraform, CI
+    (hidden folders other than ``.github`` are skipped, and so are docs and the lock file)."""
+    keep = {".py", ".yml", ".yaml", ".tf", ".sh", ".json", ".toml", ".tpl", ".txt", ".in"}
     parts = []
-    for path in REPO.rglob("*"):
-        rel = path.relative_to(REPO).parts
-        if not path.is_file() or any(p.startswith(".") and p not in (".github",) for p in rel):
-            continue
-        if rel[0] == "docs" or path.name in ("README.md", "uv.lock") or path.suffix not in keep:
-            continue
-        if path.name in ("Makefile", "Dockerfile") or path.suffix:
-            parts.append(path.read_text(errors="replace"))
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if (not d.startswith(".") or d == ".github") and d != "docs"]
+        for name in files:
+            path = Path(folder, name)
+            if name in ("Makefile", "Dockerfile") or (path.suffix in keep and name != "uv.lock"):
+                parts.append(path.read_text(errors="replace"))
     return "\n".join(parts)
 
 
