@@ -61,7 +61,7 @@ def serve(
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         fail(
             f"invalid scoring settings: {where}: {first['msg']}",
-            "see `SCORING_*` in the README's scoring section",
+            "see `SCORING_*` in docs/scoring.md",
         )
     if settings.model_path is not None and not (settings.model_path / META_FILE).is_file():
         fail(
