@@ -137,6 +137,7 @@ def test_machine_id_scoring_answers_from_fresh_online_features(
     history_end = datetime.fromisoformat(fleet["start"]) + timedelta(days=fleet["days"])
     assert datetime.fromisoformat(one["event_timestamp"]) == history_end + timedelta(hours=1)
     assert abs(one["feature_age_s"]) < 3600
+    assert one["is_sparse"] is True  # three readings of the hour in progress
 
 
 def test_inline_and_fleet_scoring_answer_every_row(hand_path_run: HandPathRun) -> None:
