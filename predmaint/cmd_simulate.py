@@ -239,6 +239,12 @@ def register(app: typer.Typer) -> None:
         start = config.end
         end = start + timedelta(seconds=minutes * 60 * speedup)
         console.print(f"continuing the history of {config.machines} machines from {start:%Y-%m-%d %H:%M} UTC")
+        now = datetime.now(UTC)
+        if end > (now + timedelta(minutes=minutes) if realtime else now):
+            console.print(
+                "[yellow]note:[/] this stream runs ahead of the wall clock; an ingest endpoint that checks "
+                "the time refuses readings from the future (slow it down: --speedup 1)"
+            )
         batches = stream_readings(sim, start, speedup, batch_seconds, end=end, realtime=realtime)
         posted = _post_all(url, batches, total=max(1, int(-(-(minutes * 60) // batch_seconds))))
         console.print(

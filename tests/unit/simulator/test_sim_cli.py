@@ -169,3 +169,26 @@ def test_stream_to_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "cannot reach" in result.output and "predmaint serve" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_stream_ahead_of_the_wall_clock_says_so(tmp_path: Path) -> None:
+    made = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--machines",
+            "2",
+            "--history-days",
+            "1",
+            "--end",
+            "now",
+            "--no-ingest",
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    url = f"http://127.0.0.1:{_free_port()}/ingest"
+    args = ["simulate", "stream", "--url", url, "--data-dir", str(tmp_path), "--speedup", "3600"]
+    result = runner.invoke(app, [*args, "--minutes", "0.05", "--no-realtime"])
+    assert "ahead of the wall clock" in " ".join(result.output.split())
