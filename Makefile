@@ -67,5 +67,5 @@ mypy: setup ## type-check the packages (strict), the tests, benchmarks and tools
 bench: setup ## run every benchmark side by side and print the figures for the README
 	$(RUN) python -m bench
 
-clean: ## remove local state (.predmaint) and environments
-	rm -rf .predmaint .venv .tools
+clean: ## remove local state (.predmaint) and every environment (.venv, .tools, the validators')
+	rm -rf .predmaint .venv .tools $(VALIDATORS) $(SCHEMA_NEXT)

@@ -46,7 +46,9 @@ class DriftSettings(BaseSettings):
     model_path: Path | None = None
     """A bundle directory whose reference sample is used; when set, the registry is not consulted."""
     tracking_uri: str | None = None
+    """MLflow registry of the champion; default ``MLFLOW_TRACKING_URI``, else the data directory's."""
     model_name: str = REGISTERED_MODEL_NAME
+    """Registered model whose champion is served (and whose reference is compared)."""
     poll_interval_s: float = Field(default=30.0, gt=0, le=86_400)
     """Seconds between two reads of the champion."""
     model_cache_dir: Path | None = None
@@ -60,7 +62,9 @@ class DriftSettings(BaseSettings):
     segment_bytes: int = Field(default=DEFAULT_SEGMENT_BYTES, ge=4096)
     """The writer's segment size: used only to estimate rows lost to retention."""
     tail_interval_s: float = Field(default=1.0, gt=0, le=3600)
+    """Seconds between two reads of the inference log."""
     window_rows: int = Field(default=SIDECAR_WINDOW_ROWS, ge=2, le=1_000_000)
+    """Rows in the sliding window: one day of a 50-machine fleet (machines x 24 for another size)."""
     window_hours: float | None = Field(default=24.0, gt=0)
     """Hours of telemetry the full window holds (``window_rows`` / machines for hourly rows):
     calibration draws reference stretches as long (needs the bundle's ``reference_hours``)."""
@@ -69,13 +73,16 @@ class DriftSettings(BaseSettings):
 
     # --- checks ------------------------------------------------------------------------------------
     check_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    """Seconds between two checks of the window."""
     threshold_mode: Literal["calibrated", "fixed"] = "calibrated"
     """``calibrated``: per-column thresholds from the reference (``drift.calibration``);
     ``fixed``: ``threshold`` and ``drift_share`` below (the pre-calibration rule)."""
     false_alarm_probability: float = Field(default=DEFAULT_FALSE_ALARM_PROBABILITY, gt=0, lt=0.5)
     """Calibrated per-check probability that a window of normal operation is called drift."""
     calibration_draws: int = Field(default=DEFAULT_DRAWS, ge=20, le=10_000)
+    """Reference stretches drawn per feature to calibrate its threshold."""
     sustain_k: int = Field(default=DEFAULT_K, ge=1, le=12)
+    """See ``sustain_n``."""
     sustain_n: int = Field(default=DEFAULT_N, ge=1, le=12)
     """The sustained verdict (``predmaint_drift_detected``): ``sustain_k`` of the last ``sustain_n``
     steps drifted (``drift.sequential``)."""
@@ -84,29 +91,36 @@ class DriftSettings(BaseSettings):
     machine_types_path: str | None = None
     """CSV or parquet with ``machine_id, machine_type`` for the per-type signals; unknown otherwise."""
     machine_alert_share: float = Field(default=DEFAULT_MACHINE_ALERT_SHARE, gt=0, le=1)
+    """Share of a machine's rows (at least 3) flagged from which the machine is alerting."""
     fleet_share: float = Field(default=DEFAULT_FLEET_SHARE, gt=0, le=1)
     """Alerting machines (of the fleet, or of one type) from which the change is fleet drift."""
     threshold: float = Field(default=SIDECAR_THRESHOLD, gt=0)
     """Fixed mode: normalised Wasserstein distance at or above which a column has drifted."""
     drift_share: float = Field(default=SIDECAR_DRIFT_SHARE, gt=0, le=1)
+    """Fixed mode: share of drifted columns that means dataset drift."""
     exclude_anomalies: bool = True
     """Leave rows the serving model flagged out of the window check: failures are not drift."""
     max_anomaly_share: float = Field(default=0.5, gt=0, le=1)
     """Above this share of flagged rows the change is fleet-wide (drift, not a few failing machines):
     every row is compared."""
     min_rows: int = Field(default=DEFAULT_MIN_ROWS, ge=2)
+    """Rows (after leaving flagged ones out) a check needs before it gives a verdict."""
     engine: Engine = "evidently-legacy"
     """``scipy``: the same scores and verdicts without Evidently's snapshot (no HTML report)."""
     max_request_rows: int = Field(default=20_000, ge=1, le=1_000_000)
     """Rows per side (``reference``, ``current``) in a ``POST /drift`` body."""
     max_request_columns: int = Field(default=100, ge=1, le=10_000)
+    """Columns per side in a ``POST /drift`` body."""
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest ``POST /drift`` body (413 above it)."""
     background: bool = True
     """Run the tail/check/poll loop in a background thread (tests switch it off and drive it)."""
 
     # --- edge --------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
+    """``predmaint drift serve`` bind address."""
     port: int = Field(default=8001, ge=1, le=65535)
+    """``predmaint drift serve`` port."""
     applicationinsights_connection_string: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices(

@@ -20,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Click's plain help: wrapped at 80 columns with option names never cut off (Rich's panels
+    # truncate them at that width); the setting reaches every sub-command.
+    rich_markup_mode=None,
 )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from drift.calibration import DEFAULT_FALSE_ALARM_PROBABILITY
 from predmaint.console import console, fail
+from predmaint.options import DataDir, ModelPath, OutputFormat, TrackingUri, use_data_dir
 
 drift_app = typer.Typer(help="Data drift: the sidecar and ad-hoc comparisons.", no_args_is_help=True)
 
@@ -21,24 +22,43 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address [default: DRIFT_HOST or 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port [default: DRIFT_PORT or 8001]")] = None,
+    model_path: ModelPath = None,
+    tracking_uri: TrackingUri = None,
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
-    """Run the drift sidecar: tail the inference log, check drift on a schedule, serve /drift and /metrics."""
+    """Run the drift sidecar: tail the inference log, check drift on a schedule, serve /drift and
+    /metrics. Other settings: DRIFT_* variables (docs/drift.md)."""
     import uvicorn
     from pydantic import ValidationError
 
     from drift.settings import DriftSettings
 
+    layout = use_data_dir(data_dir)
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "model_path": model_path,
+            "tracking_uri": tracking_uri,
+        }.items()
+        if v is not None
+    }
     try:
-        settings = DriftSettings()
+        settings = DriftSettings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         fail(f"invalid drift setting DRIFT_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}")
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = settings.model_copy(update=overrides)
     from drift.drift_service import create_app
 
+    source = settings.model_path or f"registry {settings.model_name}@champion"
+    console.print(
+        f"drift sidecar on http://{settings.host}:{settings.port} (reference: {source}; "
+        f"inference log: {settings.resolved_log_dir(layout)})"
+    )
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+        create_app(settings), host=settings.host, port=settings.port, log_level=log_level, access_log=False
     )
 
 
@@ -84,9 +104,10 @@ def compare(
     ] = 0.5,
     min_rows: Annotated[int, typer.Option(help="rows (finite values) needed per side and column")] = 50,
     html: Annotated[Path | None, typer.Option(help="also write the Evidently HTML report here")] = None,
-    json_out: Annotated[
-        bool, typer.Option("--json", help="print the result as JSON instead of a table")
-    ] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="table, json or markdown")
+    ] = OutputFormat.table,
+    json_out: Annotated[bool, typer.Option("--json", hidden=True, help="deprecated: --format json")] = False,
 ) -> None:
     """Compare two datasets with Evidently (normalised Wasserstein) and print each column's score.
     Thresholds are calibrated on the reference for the current dataset's size by default."""
@@ -129,7 +150,17 @@ def compare(
         )
     result = check.result
     if json_out:
+        output = OutputFormat.json
+    if output is OutputFormat.json:
         typer.echo(result.model_dump_json(indent=2))
+    elif output is OutputFormat.markdown:
+        lines = ["| column | score | threshold | drifted |", "|---|---|---|---|"]
+        lines += [
+            f"| {name} | {col.score:.4f} | {col.threshold:.4g} | {'yes' if col.drifted else 'no'} |"
+            for name, col in sorted(result.columns.items(), key=lambda kv: -kv[1].score)
+        ]
+        typer.echo("\n".join(lines))
+        typer.echo(f"\ndrift_detected: {str(result.drift_detected).lower()} ({result.status})")
     else:
         table = Table(title=f"{reference.name} -> {current.name}")
         for name in ("column", "score", "threshold", "drifted", "ref rows", "cur rows"):

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from predmaint.console import console, fail, progress
+from predmaint.options import OutputFormat
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +19,12 @@ def register(app: typer.Typer) -> None:
     @evaluate.command("skab")
     def skab(
         data: Annotated[Path, typer.Option("--data", help="folder with SKAB CSVs (searched recursively)")],
-        markdown: Annotated[bool, typer.Option(help="print the table as Markdown")] = False,
+        output: Annotated[OutputFormat, typer.Option("--format", help="table, json or markdown")] = (
+            OutputFormat.table
+        ),
+        markdown: Annotated[
+            bool, typer.Option("--markdown", hidden=True, help="deprecated: --format markdown")
+        ] = False,
     ) -> None:
         """Pooled pointwise F1, FAR and MAR on every labelled CSV under --data (first 400 rows of each
         file train, the rest test), for our detector and SKAB's IsolationForest baseline."""
@@ -41,6 +47,14 @@ def register(app: typer.Typer) -> None:
         )
         rows = [(name, c.f1, c.far, c.mar) for name, c in report.results.items()]
         if markdown:
+            output = OutputFormat.markdown
+        if output is OutputFormat.json:
+            import json
+
+            typer.echo(
+                json.dumps({n: {"f1": f1, "far": far, "mar": mar} for n, f1, far, mar in rows}, indent=2)
+            )
+        elif output is OutputFormat.markdown:
             lines = ["| detector | F1 | FAR % | MAR % |", "|---|---|---|---|"]
             lines += [f"| {n} | {f1:.3f} | {far:.2f} | {mar:.2f} |" for n, f1, far, mar in rows]
             typer.echo("\n".join(lines))

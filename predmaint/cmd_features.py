@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from predmaint.console import console, fail, progress
+from predmaint.options import DataDir, RedisUrl, redis_url_for, use_data_dir
 
 if TYPE_CHECKING:
     from core.layout import DataLayout
@@ -22,17 +23,6 @@ Online = Annotated[
     str,
     typer.Option(help="online store: sqlite (embedded, default) or redis", case_sensitive=False),
 ]
-RedisUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--redis-url",
-        help="redis://host:port/db or rediss:// for TLS [default: $REDIS_CONNECTION_STRING, else "
-        "redis://127.0.0.1:6379/0]",
-    ),
-]
-DataDir = Annotated[
-    Path | None, typer.Option(help="data directory [default: $PREDMAINT_DATA_DIR or ./.predmaint]")
-]
 ConfigPath = Annotated[
     Path | None,
     typer.Option("--config", help="feature_store.yaml to use [default: features/feature_store.yaml]"),
@@ -40,9 +30,7 @@ ConfigPath = Annotated[
 
 
 def _layout(data_dir: Path | None) -> DataLayout:
-    from core.layout import DataLayout
-
-    return DataLayout(data_dir.resolve()) if data_dir is not None else DataLayout.from_env()
+    return use_data_dir(data_dir)
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -61,8 +49,9 @@ def _open(layout: DataLayout, online: str, redis_url: str | None, config: Path |
     kind = online.lower()
     if kind not in ("sqlite", "redis"):
         fail(f"unknown online store {online!r}", "use --online sqlite or --online redis")
+    url = redis_url_for(kind, redis_url)
     try:
-        return open_store(layout, kind, redis_url, config_path=config or DEFAULT_CONFIG)  # type: ignore[arg-type]
+        return open_store(layout, kind, url, config_path=config or DEFAULT_CONFIG)  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:
         fail(f"cannot open the feature store: {exc}")
 

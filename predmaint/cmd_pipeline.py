@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from predmaint.console import console, fail
+from predmaint.options import DataDir, use_data_dir
 
 DEFAULT_PIPELINE = Path("aml/pipelines/train.yml")
 
@@ -29,21 +30,28 @@ def register(app: typer.Typer) -> None:
         in_process: Annotated[
             bool, typer.Option(help="run `python -m` steps in this process (faster: imports load once)")
         ] = False,
+        data_dir: DataDir = None,
     ) -> None:
         """Validate the pipeline and run its steps here, in dependency order.
 
         Outputs go under the data dir's runs/<run id>/<step>/."""
-        from aml.runner import PipelineError, PipelineSpecError, StepFailed, parse_overrides, run_pipeline
-        from core.layout import DataLayout
+        from aml.runner import (
+            PipelineError,
+            PipelineSpecError,
+            StepFailed,
+            StepResult,
+            parse_overrides,
+            run_pipeline,
+        )
 
-        layout = DataLayout.from_env()
+        layout = use_data_dir(data_dir)
         try:
             overrides = parse_overrides(set_ or [])
             tags = parse_overrides(tag or [])
         except PipelineError as exc:
             fail(str(exc))
 
-        def on_step(step, index, total):
+        def on_step(step: StepResult, index: int, total: int) -> None:
             label = f"[{index + 1}/{total}] {step.name}"
             if step.status == "running":
                 console.print(f"{label} ... running")
@@ -89,12 +97,13 @@ def register(app: typer.Typer) -> None:
         console.print(f"{path}: valid; steps in order: {' -> '.join(n.name for n in spec.nodes)}")
 
     @pipeline.command("runs")
-    def runs(limit: Annotated[int, typer.Option(help="how many, newest first")] = 10) -> None:
+    def runs(
+        limit: Annotated[int, typer.Option(help="how many, newest first")] = 10, data_dir: DataDir = None
+    ) -> None:
         """Local pipeline runs and their status."""
         from aml.runner import list_runs
-        from core.layout import DataLayout
 
-        for r in list_runs(DataLayout.from_env())[:limit]:
+        for r in list_runs(use_data_dir(data_dir))[:limit]:
             steps = ", ".join(f"{s['name']}={s['status']}" for s in r.get("steps", []))
             console.print(f"{r['run_id']}  {r['status']:<9}  {r.get('tags', {})}  {steps}")
 

@@ -6,12 +6,12 @@ until the command runs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from predmaint.console import console, fail
+from predmaint.options import DataDir, ModelPath, TrackingUri, redacted, redis_url_option, use_data_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -23,17 +23,19 @@ def serve(
         str | None, typer.Option(help="bind address [default: SCORING_HOST or 127.0.0.1]")
     ] = None,
     port: Annotated[int | None, typer.Option(help="port [default: SCORING_PORT or 8000]")] = None,
-    model_path: Annotated[
-        Path | None, typer.Option(help="serve this bundle directory instead of the registry's champion")
+    model_path: ModelPath = None,
+    tracking_uri: TrackingUri = None,
+    online: Annotated[
+        str | None,
+        typer.Option(help="online store: sqlite, redis or none [default: SCORING_ONLINE_STORE or sqlite]"),
     ] = None,
-    tracking_uri: Annotated[
-        str | None, typer.Option(help="MLflow registry to watch [default: the local data directory's]")
-    ] = None,
-    online: Annotated[str | None, typer.Option(help="online store: sqlite, redis or none")] = None,
-    redis_url: Annotated[str | None, typer.Option(help="redis://host:port/db for --online redis")] = None,
+    redis_url: Annotated[str | None, redis_url_option("SCORING_REDIS_URL")] = None,
+    data_dir: DataDir = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
-    """Serve POST /predict, POST /ingest, GET /model, /health/live, /health/ready and /metrics."""
+    """Serve POST /predict, POST /ingest, GET /model, /health/live, /health/ready and /metrics.
+
+    --online redis without --redis-url or SCORING_REDIS_URL is refused."""
     from pydantic import ValidationError
 
     from core.bundle import META_FILE
@@ -51,6 +53,7 @@ def serve(
         }.items()
         if value is not None
     }
+    layout = use_data_dir(data_dir)
     try:
         settings = ScoringSettings(**overrides)
     except ValidationError as exc:
@@ -58,7 +61,7 @@ def serve(
         where = ".".join(str(p) for p in first["loc"]) or "settings"
         fail(
             f"invalid scoring settings: {where}: {first['msg']}",
-            "see `SCORING_*` in the README's scoring section",
+            "see `SCORING_*` in docs/scoring.md",
         )
     if settings.model_path is not None and not (settings.model_path / META_FILE).is_file():
         fail(
@@ -71,7 +74,13 @@ def serve(
     from scoring.main import create_app
 
     source = settings.model_path or f"registry {settings.model_name}@champion"
-    console.print(f"scoring facade on http://{settings.host}:{settings.port} (model: {source})")
+    store: str = settings.online_store
+    if store == "redis" and settings.redis_url is not None:
+        store = f"redis at {redacted(settings.redis_url)}"
+    console.print(
+        f"scoring facade on http://{settings.host}:{settings.port} (model: {source}; online store: "
+        f"{store}; data directory: {layout.root})"
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

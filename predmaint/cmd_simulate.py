@@ -3,12 +3,14 @@ telemetry to a running ingest endpoint."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from predmaint.console import console, fail, progress
+from predmaint.options import DataDir, use_data_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,25 +20,55 @@ if TYPE_CHECKING:
 
 HISTORY_FILE = "history.parquet"
 """Raw simulated readings under ``layout.telemetry_dir``."""
+FLEET_FILE = "fleet.json"
+"""The fleet configuration of the history, beside it: ``simulate stream`` continues from it."""
 
-Machines = Annotated[int, typer.Option(help="machines in the fleet", min=1)]
+Machines = Annotated[int, typer.Option(help="machines in the fleet (M001, M002, ...)", min=1)]
 Seed = Annotated[int, typer.Option(help="random seed: the same seed gives the same fleet")]
 IntervalS = Annotated[int, typer.Option("--interval-s", help="seconds between readings of a machine", min=1)]
+HistoryDays = Annotated[float, typer.Option("--history-days", help="days of history", min=0.01)]
+Days = Annotated[float | None, typer.Option("--days", hidden=True, help="deprecated: --history-days")]
+End = Annotated[
+    str | None,
+    typer.Option(
+        help="end of the history: 'now' (the current UTC hour) or an ISO time, floored to the "
+        "hour [default: 30 days after 2026-01-01]",
+    ),
+]
 Drift = Annotated[
     str | None,
     typer.Option(
         help="fleet-wide drift: ambient_temperature_shift, vibration_gain_change or high_speed_regime",
     ),
 ]
-DriftAt = Annotated[
-    float | None, typer.Option("--drift-at-days", help="days after the start when drift begins")
+DriftOnset = Annotated[
+    float | None,
+    typer.Option("--drift-onset-hours", help="drift onset, hours after the history starts", min=0),
+]
+DriftAtDays = Annotated[
+    float | None,
+    typer.Option("--drift-at-days", hidden=True, help="deprecated: --drift-onset-hours / 24"),
 ]
 FailureRate = Annotated[
     float | None,
-    typer.Option(
-        "--failures-per-machine-month", help="failure hazard (default ~12 failures on 50 x 30 days)"
-    ),
+    typer.Option("--failures-per-machine-month", help="failure hazard [default: the simulator's, 0.3]"),
 ]
+
+
+def _history_start(end: str | None, days: float) -> datetime | None:
+    """Where a history of ``days`` ending at ``end`` starts (``None``: the simulator's default)."""
+    if end is None:
+        return None
+    if end.strip().lower() == "now":
+        at = datetime.now(UTC)
+    else:
+        try:
+            at = datetime.fromisoformat(end)
+        except ValueError:
+            fail(f"--end {end!r} is neither 'now' nor an ISO time", "e.g. --end now")
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    at = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return at - timedelta(days=days)
 
 
 def _config(**values: Any) -> FleetConfig:
@@ -55,11 +87,15 @@ def _config(**values: Any) -> FleetConfig:
                 "choose one of: " + ", ".join(d.value for d in DriftScenario),
             )
         if values.get("drift_at_days") is None:
-            fail("--drift needs --drift-at-days", "e.g. --drift ambient_temperature_shift --drift-at-days 20")
+            fail(
+                "--drift needs --drift-onset-hours",
+                "e.g. --drift ambient_temperature_shift --drift-onset-hours 480",
+            )
     elif values.get("drift_at_days") is not None:
-        fail("--drift-at-days needs --drift")
-    if values.get("failures_per_machine_month") is None:
-        values.pop("failures_per_machine_month", None)
+        fail("--drift-onset-hours needs --drift")
+    for optional in ("failures_per_machine_month", "start"):
+        if values.get(optional) is None:
+            values.pop(optional, None)
     try:
         return FleetConfig(**values)
     except ValidationError as exc:
@@ -91,9 +127,16 @@ def _ingest(layout: Any, readings: pd.DataFrame) -> HistorySummary:
         fail(str(exc), exc.hint)
 
 
+def _onset_days(drift_onset_hours: float | None, drift_at_days: float | None) -> float | None:
+    if drift_onset_hours is not None and drift_at_days is not None:
+        fail("give --drift-onset-hours only (--drift-at-days is its deprecated spelling in days)")
+    return drift_onset_hours / 24.0 if drift_onset_hours is not None else drift_at_days
+
+
 def register(app: typer.Typer) -> None:
     sim_app = typer.Typer(
-        help="Simulate a fleet: write history (readings, labels, hourly features) or stream live telemetry.",
+        help="Simulate a fleet: write history (readings, labels, hourly features) or stream live "
+        "telemetry that continues it.",
         no_args_is_help=False,
     )
 
@@ -101,15 +144,17 @@ def register(app: typer.Typer) -> None:
     def simulate(
         ctx: typer.Context,
         machines: Machines = 50,
-        days: Annotated[float, typer.Option(help="days of history")] = 30.0,
+        history_days: HistoryDays = 30.0,
+        days: Days = None,
+        end: End = None,
         seed: Seed = 0,
         interval_s: IntervalS = 60,
         drift: Drift = None,
-        drift_at_days: DriftAt = None,
+        drift_onset_hours: DriftOnset = None,
+        drift_at_days: DriftAtDays = None,
         failures_per_machine_month: FailureRate = None,
-        out: Annotated[
-            Path | None, typer.Option(help="data directory (default: $PREDMAINT_DATA_DIR or ./.predmaint)")
-        ] = None,
+        data_dir: DataDir = None,
+        out: Annotated[Path | None, typer.Option("--out", hidden=True, help="deprecated: --data-dir")] = None,
         ingest: Annotated[
             bool, typer.Option(help="aggregate and store hourly features after writing")
         ] = True,
@@ -118,20 +163,21 @@ def register(app: typer.Typer) -> None:
         hourly window features in the offline store."""
         if ctx.invoked_subcommand is not None:
             return
-        from core.layout import DataLayout
         from simulator.fleet import FleetSimulator
         from simulator.labels import write_labels
 
+        history_days = days if days is not None else history_days
         config = _config(
             machines=machines,
-            days=days,
+            days=history_days,
+            start=_history_start(end, history_days),
             seed=seed,
             interval_s=interval_s,
             drift=drift,
-            drift_at_days=drift_at_days,
+            drift_at_days=_onset_days(drift_onset_hours, drift_at_days),
             failures_per_machine_month=failures_per_machine_month,
         )
-        layout = DataLayout(out.resolve()) if out is not None else DataLayout.from_env()
+        layout = use_data_dir(data_dir or out)
         sim = FleetSimulator(config)
         with progress() as bar:
             task = bar.add_task(f"simulating {config.machines} machines x {config.days:g} days", total=None)
@@ -139,10 +185,12 @@ def register(app: typer.Typer) -> None:
         layout.telemetry_dir.mkdir(parents=True, exist_ok=True)
         readings_path = layout.telemetry_dir / HISTORY_FILE
         result.readings.to_parquet(readings_path, index=False)
+        (layout.telemetry_dir / FLEET_FILE).write_text(config.model_dump_json(indent=2))
         failures_path, maintenance_path = write_labels(layout, result)
         modes = result.failures["mode"].value_counts().to_dict()
         console.print(
-            f"[green]wrote[/] {len(result.readings):,} readings to {readings_path}\n"
+            f"[green]wrote[/] {len(result.readings):,} readings "
+            f"({config.start:%Y-%m-%d %H:%M} .. {config.end:%Y-%m-%d %H:%M} UTC) to {readings_path}\n"
             f"[green]wrote[/] {len(result.failures)} failures {modes} to {failures_path}\n"
             f"[green]wrote[/] {len(result.maintenance)} maintenance periods to {maintenance_path}"
         )
@@ -161,41 +209,42 @@ def register(app: typer.Typer) -> None:
         speedup: Annotated[float, typer.Option(help="simulated seconds per wall second", min=1e-3)] = 600.0,
         minutes: Annotated[
             float,
-            typer.Option(help="wall-clock minutes to stream (covers minutes x speedup of sim time)", min=0),
+            typer.Option(help="wall-clock minutes to stream (minutes x speedup of sim time)", min=0),
         ] = 5.0,
         batch_seconds: Annotated[float, typer.Option(help="wall seconds between posts", min=0.01)] = 1.0,
-        machines: Machines = 50,
-        days: Annotated[
-            float, typer.Option(help="history length: streaming continues from the end of that history")
-        ] = 30.0,
-        seed: Seed = 0,
-        interval_s: IntervalS = 60,
-        drift: Drift = None,
-        drift_at_days: DriftAt = None,
-        failures_per_machine_month: FailureRate = None,
+        data_dir: DataDir = None,
         realtime: Annotated[
             bool,
-            typer.Option(help="pace posts on the accelerated clock (--no-realtime: as fast as possible)"),
+            typer.Option(help="pace posts on the accelerated clock (--no-realtime: at once)"),
         ] = True,
     ) -> None:
-        """Stream live telemetry that continues the simulated history, posting batches to /ingest."""
+        """Stream live telemetry that continues the history in the data directory (the same fleet,
+        seed and drift, from where the history ends), posting batches to /ingest."""
         from datetime import timedelta
 
-        from simulator.fleet import FleetSimulator
+        from pydantic import ValidationError
+
+        from simulator.fleet import FleetConfig, FleetSimulator
         from simulator.stream import stream_readings
 
-        config = _config(
-            machines=machines,
-            days=days,
-            seed=seed,
-            interval_s=interval_s,
-            drift=drift,
-            drift_at_days=drift_at_days,
-            failures_per_machine_month=failures_per_machine_month,
-        )
+        layout = use_data_dir(data_dir)
+        fleet_file = layout.telemetry_dir / FLEET_FILE
+        if not fleet_file.is_file():
+            fail(f"no simulated history in {layout.root} (no {fleet_file})", "run `predmaint simulate` first")
+        try:
+            config = FleetConfig.model_validate_json(fleet_file.read_text())
+        except ValidationError as exc:
+            fail(f"{fleet_file} is not a fleet configuration: {exc.errors()[0]['msg']}")
         sim = FleetSimulator(config)
         start = config.end
         end = start + timedelta(seconds=minutes * 60 * speedup)
+        console.print(f"continuing the history of {config.machines} machines from {start:%Y-%m-%d %H:%M} UTC")
+        now = datetime.now(UTC)
+        if end > (now + timedelta(minutes=minutes) if realtime else now):
+            console.print(
+                "[yellow]note:[/] this stream runs ahead of the wall clock; an ingest endpoint that checks "
+                "the time refuses readings from the future (slow it down: --speedup 1)"
+            )
         batches = stream_readings(sim, start, speedup, batch_seconds, end=end, realtime=realtime)
         posted = _post_all(url, batches, total=max(1, int(-(-(minutes * 60) // batch_seconds))))
         console.print(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -14,7 +16,6 @@ from typer.testing import CliRunner
 
 from core.contract import MAX_INGEST_BATCH, TelemetryBatch
 from predmaint.cli import app
-from simulator.fleet import FleetConfig
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -48,17 +49,32 @@ def ingest_url() -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def test_stream_posts_valid_batches_that_continue_the_history(ingest_url: str) -> None:
+def test_stream_posts_valid_batches_that_continue_the_history(ingest_url: str, tmp_path: Path) -> None:
+    # the history in the data directory decides the fleet and where the stream starts
+    made = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--machines",
+            "50",
+            "--history-days",
+            "2",
+            "--end",
+            "2026-03-04T05:00Z",
+            "--no-ingest",
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
+    assert made.exit_code == 0, made.output
     # 50 machines x 120 simulated minutes per batch = 6,000 readings: more than one request's worth
     args = [
         "simulate",
         "stream",
         "--url",
         ingest_url,
-        "--machines",
-        "50",
-        "--days",
-        "2",
+        "--data-dir",
+        str(tmp_path),
         "--speedup",
         "7200",
         "--minutes",
@@ -71,8 +87,7 @@ def test_stream_posts_valid_batches_that_continue_the_history(ingest_url: str) -
     assert len(batches) >= 4
     assert max(len(b.readings) for b in batches) == MAX_INGEST_BATCH
     readings = [r for b in batches for r in b.readings]
-    history_end = FleetConfig(machines=50, days=2).end
-    assert min(r.timestamp for r in readings) == history_end
+    assert min(r.timestamp for r in readings) == datetime(2026, 3, 4, 5, tzinfo=UTC)
     assert len({r.machine_id for r in readings}) == 50
     # 3 wall seconds x 7200 = 6 simulated hours of 50 machines at one reading a minute
     assert 0.99 * 6 * 60 * 50 <= len(readings) <= 6 * 60 * 50

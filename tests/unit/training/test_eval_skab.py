@@ -71,7 +71,9 @@ def test_ours_beats_the_baseline_on_a_sustained_fault(tmp_path: Path) -> None:
 def test_cli_prints_both_detectors(tmp_path: Path) -> None:
     app = typer.Typer()
     cmd_eval.register(app)
-    result = CliRunner().invoke(app, ["eval", "skab", "--data", str(make_data(tmp_path)), "--markdown"])
+    result = CliRunner().invoke(
+        app, ["eval", "skab", "--data", str(make_data(tmp_path)), "--format", "markdown"]
+    )
     assert result.exit_code == 0, result.output
     assert "| ours (windowed IsolationForest) |" in result.output
     assert "| SKAB baseline (IsolationForest) |" in result.output
