@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench.table import Table
+from predmaint.demo.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("PREDMAINT_BENCH_SERVING_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -133,12 +133,6 @@ def _seed_redis(layout: Any) -> list[str]:
 
 
 # --- servers -----------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -392,7 +386,7 @@ def run() -> list[Table]:
         )
 
     peers: dict[str, dict[str, Any]] = {}
-    port = _free_port()
+    port = free_port()
     peers["facade (FastAPI)"] = {
         "cmd": [
             sys.executable,
@@ -427,7 +421,7 @@ def run() -> list[Table]:
         "batch": [orjson.dumps({"rows": b}) for b in batch],
         "machine": [orjson.dumps({"machine_id": m}) for m in machines],
     }
-    port = _free_port()
+    port = free_port()
     peers["mlflow models serve"] = {
         "cmd": [
             str(Path(sys.executable).with_name("mlflow")),
@@ -451,7 +445,7 @@ def run() -> list[Table]:
         "batch": [orjson.dumps({"dataframe_records": b}) for b in batch],
         "machine": [],
     }
-    port, health = _free_port(), _free_port()
+    port, health = free_port(), free_port()
     peers["azmlinfsrv + score.py"] = {
         "cmd": [
             str(Path(sys.executable).with_name("azmlinfsrv")),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from core.layout import DataLayout
 from core.registry import POLL_HTTP_LIMITS, register_bundle, set_champion
 from drift.drift_service import create_app as create_sidecar
 from drift.settings import DriftSettings
+from predmaint.demo.processes import free_port
 from scoring.main import create_app as create_facade
 from scoring.settings import ScoringSettings
 from tests.scoring_fixtures import build_test_bundle
@@ -38,12 +38,6 @@ WORKSPACE_URI = (
     "azureml://westus2.api.azureml.ms/mlflow/v1.0/subscriptions/00000000-0000-0000-0000-000000000000"
     "/resourceGroups/rg-predmaint/providers/Microsoft.MachineLearningServices/workspaces/mlw-predmaint"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +59,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bund
     """A real ``mlflow server`` (SQLite backend, proxied artifacts) on a loopback port, and a bundle
     (built while the server starts: both take seconds)."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
@@ -145,7 +139,7 @@ def test_no_champion_yet_then_champion_on_a_real_mlflow_server(
 
 
 def test_unreachable_registry_shows_its_reason_within_seconds_without_the_password(tmp_path: Path) -> None:
-    uri = f"http://predmaint:{SECRET}@127.0.0.1:{_free_port()}/?token={SECRET}"  # nothing listens
+    uri = f"http://predmaint:{SECRET}@127.0.0.1:{free_port()}/?token={SECRET}"  # nothing listens
     started = time.monotonic()
     with _facade(tmp_path, uri) as client:
         status, body = _facade_ready(client)

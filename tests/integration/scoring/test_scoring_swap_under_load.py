@@ -4,7 +4,6 @@ no failed request, and every answer comes from exactly one model version."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,14 +17,9 @@ import pytest
 
 from core.bundle import Bundle
 from core.layout import DataLayout
+from predmaint.demo.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _register(uri: str, bundle: Bundle) -> str:
@@ -40,7 +34,7 @@ def _register(uri: str, bundle: Bundle) -> str:
 def served(bundle: Bundle, layout: DataLayout, tmp_path: Path) -> Iterator[tuple[str, str]]:
     uri = layout.mlflow_tracking_uri
     first = _register(uri, bundle)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PREDMAINT_DATA_DIR": str(layout.root),

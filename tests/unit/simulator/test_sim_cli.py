@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -11,14 +10,9 @@ from typer.testing import CliRunner
 from core.layout import DataLayout
 from predmaint.cli import app
 from predmaint.cmd_simulate import HISTORY_FILE
+from predmaint.demo.processes import free_port
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_simulate_writes_readings_labels_and_hourly_features(tmp_path: Path) -> None:
@@ -90,7 +84,7 @@ def test_drift_without_a_time_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_stream_to_an_unreachable_server_is_a_clear_error() -> None:
-    url = f"http://127.0.0.1:{_free_port()}/ingest"
+    url = f"http://127.0.0.1:{free_port()}/ingest"
     result = runner.invoke(
         app, ["simulate", "stream", "--url", url, "--machines", "2", "--minutes", "0.05", "--no-realtime"]
     )
