@@ -30,6 +30,7 @@ from predmaint.demo.processes import free_port
 from scoring.main import create_app as create_facade
 from scoring.settings import ScoringSettings
 from tests.scoring_fixtures import build_test_bundle
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,16 +72,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bund
     url = f"http://127.0.0.1:{port}"
     try:
         bundle = build_test_bundle(root / "bundle")
-        deadline = time.monotonic() + 180  # a loaded 2-core machine takes about a minute
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+
+        def up() -> bool:
+            assert proc.poll() is None, f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}"
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+
+        wait_until(  # a loaded 2-core machine takes about a minute
+            up,
+            180,
+            lambda: f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}",
+            interval=0.3,
+            ignore=(httpx.HTTPError,),
+        )
         yield url, bundle
     finally:
         proc.terminate()
@@ -89,13 +92,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bund
 
 def _facade_ready(client: TestClient) -> tuple[int, dict[str, Any]]:
     """Wait for the watcher's first poll, then answer /health/ready."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    def polled() -> tuple[int, dict[str, Any]] | None:
         response = client.get("/health/ready")
-        body = response.json()
-        if body["model"]["source"]["state"] != "not_checked" or time.monotonic() > deadline:
-            return response.status_code, body
-        time.sleep(0.1)
+        body: dict[str, Any] = response.json()
+        return (response.status_code, body) if body["model"]["source"]["state"] != "not_checked" else None
+
+    return wait_until(polled, 60, "the facade never polled the registry", interval=0.1)
 
 
 def _facade(tmp_path: Path, uri: str) -> TestClient:
@@ -128,9 +131,9 @@ def test_no_champion_yet_then_champion_on_a_real_mlflow_server(
         assert any("no champion yet" in r for r in body["reasons"])
 
         set_champion(mlflow_server, version)
-        deadline = time.monotonic() + 60
-        while client.get("/health/ready").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(
+            lambda: client.get("/health/ready").status_code == 200, 60, "never ready after set_champion"
+        )
         body = client.get("/health/ready").json()
         assert body["ready"] is True and body["model"]["version"] == version
         assert body["model"]["source"]["state"] == "ok"
