@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, WINDOW
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, FAILURE_TIME, WINDOW
 
 HOURS_PER_MONTH: Final = 720.0
 SCORE: Final = "anomaly_score"
@@ -133,17 +133,17 @@ def alert_metrics(
     end = end if end is not None else (times.max() + WINDOW if len(windows) else None)
     machines = set(windows[ENTITY_KEY].unique())
     horizon = pd.Timedelta(hours=policy.horizon_h)
-    fails = failures.loc[failures[ENTITY_KEY].isin(machines), [ENTITY_KEY, "failure_time"]]
+    fails = failures.loc[failures[ENTITY_KEY].isin(machines), [ENTITY_KEY, FAILURE_TIME]]
     true_alert = np.zeros(len(alerts), dtype=bool)
     for j, (m, a) in enumerate(zip(alerts[ENTITY_KEY], alerts["alert_time"], strict=True)):
-        ft = fails.loc[fails[ENTITY_KEY] == m, "failure_time"]
+        ft = fails.loc[fails[ENTITY_KEY] == m, FAILURE_TIME]
         true_alert[j] = bool(((ft > a) & (ft - a <= horizon)).any())
     in_range = fails
     if start is not None and end is not None:
-        in_range = fails.loc[(fails["failure_time"] > start) & (fails["failure_time"] <= end)]
+        in_range = fails.loc[(fails[FAILURE_TIME] > start) & (fails[FAILURE_TIME] <= end)]
     leads: list[float] = []
     detected_24h = 0
-    for m, ft in zip(in_range[ENTITY_KEY], in_range["failure_time"], strict=True):
+    for m, ft in zip(in_range[ENTITY_KEY], in_range[FAILURE_TIME], strict=True):
         a = alerts.loc[(alerts[ENTITY_KEY] == m), "alert_time"]
         a = a[(a < ft) & (ft - a <= horizon)]
         if len(a):

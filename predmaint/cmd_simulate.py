@@ -118,6 +118,7 @@ def register(app: typer.Typer) -> None:
         hourly window features in the offline store."""
         if ctx.invoked_subcommand is not None:
             return
+        from core.contract import FAILURE_MODE
         from core.layout import DataLayout
         from simulator.fleet import FleetSimulator
         from simulator.labels import write_labels
@@ -140,7 +141,7 @@ def register(app: typer.Typer) -> None:
         readings_path = layout.telemetry_dir / HISTORY_FILE
         result.readings.to_parquet(readings_path, index=False)
         failures_path, maintenance_path = write_labels(layout, result)
-        modes = result.failures["mode"].value_counts().to_dict()
+        modes = result.failures[FAILURE_MODE].value_counts().to_dict()
         console.print(
             f"[green]wrote[/] {len(result.readings):,} readings to {readings_path}\n"
             f"[green]wrote[/] {len(result.failures)} failures {modes} to {failures_path}\n"

@@ -34,7 +34,16 @@ from aml.steps.step_io import (
     tracking_uri_for,
     write_json,
 )
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, IS_SPARSE, MODEL_FEATURES, WINDOW
+from core.contract import (
+    ENTITY_KEY,
+    EVENT_TIMESTAMP,
+    FAILURE_TIME,
+    IS_SPARSE,
+    MAINTENANCE_END,
+    MAINTENANCE_START,
+    MODEL_FEATURES,
+    WINDOW,
+)
 from core.layout import DataLayout
 
 
@@ -95,10 +104,12 @@ def near_failure_mask(
     begin = end - WINDOW
     horizon = pd.Timedelta(hours=horizon_h)
     repair_end: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
-    for m, s, e in zip(maintenance[ENTITY_KEY], maintenance["start"], maintenance["end"], strict=True):
+    for m, s, e in zip(
+        maintenance[ENTITY_KEY], maintenance[MAINTENANCE_START], maintenance[MAINTENANCE_END], strict=True
+    ):
         mask |= (machine == m) & (end > s).to_numpy() & (begin < e).to_numpy()
         repair_end.setdefault(m, []).append((s, e))
-    for m, ft in zip(failures[ENTITY_KEY], failures["failure_time"], strict=True):
+    for m, ft in zip(failures[ENTITY_KEY], failures[FAILURE_TIME], strict=True):
         until = ft + WINDOW
         for s, e in repair_end.get(m, []):
             if s <= ft + pd.Timedelta(hours=1) and e > until:
@@ -136,8 +147,8 @@ def prepare(args: argparse.Namespace) -> dict[str, object]:
     lo = start or (windows[EVENT_TIMESTAMP].min() - WINDOW)
     hi = end or windows[EVENT_TIMESTAMP].max()
     split = lo + (hi - lo) * (1.0 - args.holdout_fraction)
-    failures = _read_labels(layout.failures_path, ["failure_time"])
-    maintenance = _read_labels(layout.maintenance_path, ["start", "end"])
+    failures = _read_labels(layout.failures_path, [FAILURE_TIME])
+    maintenance = _read_labels(layout.maintenance_path, [MAINTENANCE_START, MAINTENANCE_END])
 
     is_eval = (windows[EVENT_TIMESTAMP] > split).to_numpy()
     sparse = windows[IS_SPARSE].fillna(True).astype(bool).to_numpy()
