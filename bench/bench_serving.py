@@ -10,7 +10,7 @@ Load: ``wrk`` (C, one thread, Lua for the bodies) when installed (``apt-get inst
 otherwise an asyncio raw-socket keep-alive client in a separate process (this module's ``__main__``),
 which also drives the fixed-rate case. Servers run one at a time, so they never share the CPU.
 
-Redis: ``PREDMAINT_BENCH_SERVING_REDIS_URL`` (default ``redis://127.0.0.1:6379/12``; the benchmark
+Redis: ``PREDMAINT_BENCH_SERVING_REDIS_URL`` (default database ``bench.redis_db.SERVING_DB``; the benchmark
 flushes that database, which it owns). ``azmlinfsrv`` binds 0.0.0.0 (it has no host option); only
 loopback traffic is sent to it.
 """
@@ -36,11 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from bench.redis_db import SERVING_REDIS_URL
 from bench.table import Table
 from predmaint.demo.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = os.environ.get("PREDMAINT_BENCH_SERVING_REDIS_URL", "redis://127.0.0.1:6379/12")
+REDIS_URL = SERVING_REDIS_URL
 CONNECTIONS = 10
 DURATION_S = 5.0
 WARMUP_S = 1.5
