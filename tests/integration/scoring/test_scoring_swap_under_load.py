@@ -15,8 +15,10 @@ import httpx
 import pytest
 
 from core.bundle import Bundle
-from core.layout import DataLayout
+from core.layout import DATA_DIR_ENV, DataLayout
 from predmaint.demo.processes import free_port
+from predmaint.settings_env import settings_env
+from scoring.settings import ScoringSettings
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -37,12 +39,15 @@ def served(bundle: Bundle, layout: DataLayout, tmp_path: Path) -> Iterator[tuple
     port = free_port()
     env = {
         **os.environ,
-        "PREDMAINT_DATA_DIR": str(layout.root),
-        "SCORING_TRACKING_URI": uri,
-        "SCORING_POLL_INTERVAL_S": "0.2",
-        "SCORING_ONLINE_STORE": "none",
-        "SCORING_INFERENCE_LOG_DIR": str(tmp_path / "log"),
-        "SCORING_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        DATA_DIR_ENV: str(layout.root),
+        **settings_env(
+            ScoringSettings,
+            tracking_uri=uri,
+            poll_interval_s=0.2,
+            online_store="none",
+            inference_log_dir=tmp_path / "log",
+            model_cache_dir=tmp_path / "cache",
+        ),
     }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "scoring.main:create_app"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
