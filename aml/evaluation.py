@@ -190,6 +190,20 @@ class GatePolicy:
     tolerance: float = 0.0
 
 
+def policy_inputs() -> dict[str, float]:
+    """The defaults of the policies by the names the pipeline's components and steps give them
+    (``--alert-k``, ``alert_k:`` ...): the steps' arguments take these, an asset test pins the YAMLs."""
+    alert, gate = AlertPolicy(), GatePolicy()
+    return {
+        "alert_k": alert.alert_k,
+        "cooldown_h": alert.cooldown_h,
+        "horizon_h": alert.horizon_h,
+        "min_lead_h": alert.min_lead_h,
+        "max_false_alarms": gate.max_false_alarms_per_machine_month,
+        "tolerance": gate.tolerance,
+    }
+
+
 class Decision(BaseModel):
     promote: bool
     reasons: list[str]

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aml.evaluation import AlertPolicy
 from aml.steps.step_io import (
     FAILURES_FILE,
     SUMMARY_FILE,
@@ -208,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-before-failure-h", type=float, default=168.0)
     p.add_argument("--champion-lookback-h", type=float, default=24.0)
     p.add_argument("--max-flagged-share", type=float, default=0.2)
-    p.add_argument("--alert-k", type=int, default=3)
+    p.add_argument("--alert-k", type=int, default=AlertPolicy().alert_k)
     p.add_argument("--train-data", required=True)
     p.add_argument("--eval-data", required=True)
     return p
