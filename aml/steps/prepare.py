@@ -124,7 +124,7 @@ def champion_flagged_machines(
 ) -> tuple[list[str], str | None]:
     """Machines with a champion alert in the last ``lookback_h`` of ``train``; and the version."""
     from aml.bundle_scoring import score_frame
-    from aml.evaluation import SCORE, AlertPolicy, alerts_from_scores
+    from aml.evaluation import ALERT_TIME, SCORE, AlertPolicy, alerts_from_scores
     from core.registry import champion_version, download_version
 
     uri = tracking_uri_for(data_dir)
@@ -138,7 +138,7 @@ def champion_flagged_machines(
         threshold = bundle.meta.threshold
     cutoff = train[EVENT_TIMESTAMP].max() - pd.Timedelta(hours=lookback_h)
     alerts = alerts_from_scores(scored, threshold, AlertPolicy(alert_k=alert_k))
-    return sorted(alerts.loc[alerts["alert_time"] > cutoff, ENTITY_KEY].unique().tolist()), version
+    return sorted(alerts.loc[alerts[ALERT_TIME] > cutoff, ENTITY_KEY].unique().tolist()), version
 
 
 def prepare(args: argparse.Namespace) -> dict[str, object]:

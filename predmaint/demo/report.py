@@ -221,8 +221,10 @@ def alert_quality_figure(quality: AlertQuality) -> go.Figure:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.0%}"
+    def pct(v: float) -> str:
+        return f"{v:.0%}"
+
+    m = quality.metrics
 
     fig = make_subplots(
         rows=1,
@@ -235,6 +237,7 @@ def alert_quality_figure(quality: AlertQuality) -> go.Figure:
         "precision (all alerts)",
         "precision outside the drift episode",
         "recall",
+        f"recall with >= {quality.min_lead_h:g} h lead",
         "mean lead time",
         "alerts",
         "flagged machine-hours",
@@ -242,14 +245,15 @@ def alert_quality_figure(quality: AlertQuality) -> go.Figure:
         "alert rule",
     ]
     values = [
-        f"{pct(quality.precision)} ({quality.true_alerts}/{quality.alerts})",
+        f"{pct(m.precision)} ({m.true_alerts}/{m.alerts})",
         f"{pct(quality.precision_outside_drift)} "
         f"({quality.true_alerts_outside_drift}/{quality.alerts_outside_drift})",
-        f"{pct(quality.recall)} ({quality.detected}/{quality.failures})",
-        "n/a" if quality.mean_lead_time_h is None else f"{quality.mean_lead_time_h:.1f} h",
-        str(quality.alerts),
+        f"{pct(m.recall)} ({m.detected}/{m.failures})",
+        f"{pct(m.recall_24h)} ({m.detected_24h}/{m.failures})",
+        "n/a" if m.mean_lead_h is None else f"{m.mean_lead_h:.1f} h",
+        str(m.alerts),
         str(quality.flags),
-        str(quality.failures),
+        str(m.failures),
         f"{quality.alert_k} flagged hours in a row; true if the machine fails within {quality.horizon_h:g} h",
     ]
     fig.add_trace(
