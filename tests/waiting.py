@@ -12,7 +12,7 @@ DEFAULT_INTERVAL_S = 0.05
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float,
     message: str | Callable[[], str],
     *,

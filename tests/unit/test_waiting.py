@@ -31,5 +31,6 @@ def test_wait_until_fails_with_the_message_and_the_last_answer() -> None:
 
 
 def test_wait_until_lets_other_errors_through() -> None:
+    body: dict[str, str] = {}
     with pytest.raises(KeyError):
-        wait_until(lambda: {}["state"], 5, "never", ignore=(ConnectionError,))
+        wait_until(lambda: body["state"], 5, "never", ignore=(ConnectionError,))
