@@ -27,10 +27,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, WINDOW
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, FAILURE_TIME, WINDOW
 
 HOURS_PER_MONTH: Final = 720.0
 SCORE: Final = "anomaly_score"
+ALERT_TIME: Final = "alert_time"
+FIRST_ALERT: Final = "first_alert"
+LEAD_H: Final = "lead_h"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def alerts_from_scores(
     version has its own). Episodes with hysteresis and budgets: :mod:`aml.episodes`."""
     if len(windows) == 0:
         return pd.DataFrame(
-            {ENTITY_KEY: pd.Series(dtype=str), "alert_time": pd.Series(dtype="datetime64[ns, UTC]")}
+            {ENTITY_KEY: pd.Series(dtype=str), ALERT_TIME: pd.Series(dtype="datetime64[ns, UTC]")}
         )
     per_row = np.broadcast_to(np.asarray(threshold, dtype=np.float64), (len(windows),))
     w = (
@@ -111,8 +114,33 @@ def alerts_from_scores(
         out_m.append(str(m))
         out_t.append(int(ts[i]))
     return pd.DataFrame(
-        {ENTITY_KEY: out_m, "alert_time": pd.to_datetime(np.asarray(out_t, dtype=np.int64), utc=True)}
+        {ENTITY_KEY: out_m, ALERT_TIME: pd.to_datetime(np.asarray(out_t, dtype=np.int64), utc=True)}
     )
+
+
+def true_alerts(alerts: pd.DataFrame, failures: pd.DataFrame, policy: AlertPolicy) -> np.ndarray:
+    """Per alert [machine_id, alert_time]: does that machine fail within ``horizon_h`` after it?"""
+    horizon = pd.Timedelta(hours=policy.horizon_h)
+    out = np.zeros(len(alerts), dtype=bool)
+    for j, (m, a) in enumerate(zip(alerts[ENTITY_KEY], alerts[ALERT_TIME], strict=True)):
+        ft = failures.loc[failures[ENTITY_KEY] == m, FAILURE_TIME]
+        out[j] = bool(((ft > a) & (ft - a <= horizon)).any())
+    return out
+
+
+def failure_outcomes(alerts: pd.DataFrame, failures: pd.DataFrame, policy: AlertPolicy) -> pd.DataFrame:
+    """``failures`` (any columns beside machine_id, failure_time) with ``first_alert``, the earliest
+    alert of that machine within ``horizon_h`` before the failure (NaT: missed), and ``lead_h``."""
+    horizon = pd.Timedelta(hours=policy.horizon_h)
+    first: list[object] = []  # Timestamp or NaT
+    for m, ft in zip(failures[ENTITY_KEY], failures[FAILURE_TIME], strict=True):
+        a = alerts.loc[alerts[ENTITY_KEY] == m, ALERT_TIME]
+        a = a[(a < ft) & (ft - a <= horizon)]
+        first.append(a.min() if len(a) else pd.NaT)
+    out = failures.reset_index(drop=True).assign(
+        **{FIRST_ALERT: pd.to_datetime(pd.Series(first, dtype="datetime64[ns, UTC]"), utc=True)}
+    )
+    return out.assign(**{LEAD_H: (out[FAILURE_TIME] - out[FIRST_ALERT]).dt.total_seconds() / 3600})
 
 
 def alert_metrics(
@@ -132,24 +160,14 @@ def alert_metrics(
     start = start if start is not None else (times.min() - WINDOW if len(windows) else None)
     end = end if end is not None else (times.max() + WINDOW if len(windows) else None)
     machines = set(windows[ENTITY_KEY].unique())
-    horizon = pd.Timedelta(hours=policy.horizon_h)
-    fails = failures.loc[failures[ENTITY_KEY].isin(machines), [ENTITY_KEY, "failure_time"]]
-    true_alert = np.zeros(len(alerts), dtype=bool)
-    for j, (m, a) in enumerate(zip(alerts[ENTITY_KEY], alerts["alert_time"], strict=True)):
-        ft = fails.loc[fails[ENTITY_KEY] == m, "failure_time"]
-        true_alert[j] = bool(((ft > a) & (ft - a <= horizon)).any())
+    fails = failures.loc[failures[ENTITY_KEY].isin(machines), [ENTITY_KEY, FAILURE_TIME]]
+    true_alert = true_alerts(alerts, fails, policy)
     in_range = fails
     if start is not None and end is not None:
-        in_range = fails.loc[(fails["failure_time"] > start) & (fails["failure_time"] <= end)]
-    leads: list[float] = []
-    detected_24h = 0
-    for m, ft in zip(in_range[ENTITY_KEY], in_range["failure_time"], strict=True):
-        a = alerts.loc[(alerts[ENTITY_KEY] == m), "alert_time"]
-        a = a[(a < ft) & (ft - a <= horizon)]
-        if len(a):
-            lead = (ft - a.min()).total_seconds() / 3600
-            leads.append(lead)
-            detected_24h += lead >= policy.min_lead_h
+        in_range = fails.loc[(fails[FAILURE_TIME] > start) & (fails[FAILURE_TIME] <= end)]
+    outcomes = failure_outcomes(alerts, in_range, policy)
+    leads = outcomes[LEAD_H].dropna().tolist()
+    detected_24h = int(sum(lead >= policy.min_lead_h for lead in leads))
     n_alerts = len(alerts)
     n_true = int(true_alert.sum())
     n_fail = len(in_range)
@@ -188,6 +206,20 @@ class GatePolicy:
 
     max_false_alarms_per_machine_month: float = 2.0
     tolerance: float = 0.0
+
+
+def policy_inputs() -> dict[str, float]:
+    """The defaults of the policies by the names the pipeline's components and steps give them
+    (``--alert-k``, ``alert_k:`` ...): the steps' arguments take these, an asset test pins the YAMLs."""
+    alert, gate = AlertPolicy(), GatePolicy()
+    return {
+        "alert_k": alert.alert_k,
+        "cooldown_h": alert.cooldown_h,
+        "horizon_h": alert.horizon_h,
+        "min_lead_h": alert.min_lead_h,
+        "max_false_alarms": gate.max_false_alarms_per_machine_month,
+        "tolerance": gate.tolerance,
+    }
 
 
 class Decision(BaseModel):

@@ -5,14 +5,13 @@ Ingest runs the facade's path for a JSON body: ``TelemetryBatch.model_validate_j
 the offline day files). Reads compare ``features.store.read_online`` on SQLite and Redis with Feast's
 own ``get_online_features`` and a raw Redis ``HGETALL`` of the same key.
 
-Redis: ``PREDMAINT_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/14``; the benchmark flushes
+Redis: ``PREDMAINT_BENCH_REDIS_URL`` (default database ``bench.redis_db.FEATURES_DB``; the benchmark flushes
 that database, which it owns). Without Redis the Redis rows say so.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -24,11 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.redis_db import FEATURES_REDIS_URL
 from bench.table import Table, percentiles_us
 from core.contract import ENTITY_KEY, SENSORS, TIMESTAMP, TelemetryBatch
 from core.layout import DataLayout
 
-REDIS_URL = os.environ.get("PREDMAINT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = FEATURES_REDIS_URL
 READINGS = 40_000
 READS = 2_000
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,239 +7,78 @@ warm-up. Cases: one inline row, a 100-row batch, and (facade only: the peers hav
 from each request's scheduled send time (no coordinated omission).
 
 Load: ``wrk`` (C, one thread, Lua for the bodies) when installed (``apt-get install wrk``),
-otherwise an asyncio raw-socket keep-alive client in a separate process (this module's ``__main__``),
-which also drives the fixed-rate case. Servers run one at a time, so they never share the CPU.
+otherwise an asyncio raw-socket keep-alive client in a separate process (``bench.serving_load``),
+which also drives the fixed-rate case. Servers run one at a time, so they never share the CPU. The
+model and the Redis features: ``bench.serving_fixtures``.
 
-Redis: ``PREDMAINT_BENCH_SERVING_REDIS_URL`` (default ``redis://127.0.0.1:6379/12``; the benchmark
+Redis: ``PREDMAINT_BENCH_SERVING_REDIS_URL`` (default database ``bench.redis_db.SERVING_DB``; the benchmark
 flushes that database, which it owns). ``azmlinfsrv`` binds 0.0.0.0 (it has no host option); only
 loopback traffic is sent to it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import urlsplit
 
-import numpy as np
-
+from bench.redis_db import SERVING_REDIS_URL as REDIS_URL
+from bench.serving_fixtures import seed_redis, serving_bundle
+from bench.serving_load import CONNECTIONS, DURATION_S, FIXED_RATE, Result, closed_loop, fixed_rate
 from bench.table import Table
+from core.layout import DATA_DIR_ENV, DataLayout
+from predmaint.demo.processes import ManagedProcess, ServiceSpec, free_port
+from predmaint.settings_env import settings_env
+from scoring.settings import ScoringSettings
+from tests.synthetic_windows import training_frame
 
-REPO = Path(__file__).resolve().parents[1]
-REDIS_URL = os.environ.get("PREDMAINT_BENCH_SERVING_REDIS_URL", "redis://127.0.0.1:6379/12")
-CONNECTIONS = 10
-DURATION_S = 5.0
-WARMUP_S = 1.5
-FIXED_RATE = 200
-MACHINES = 50
-TRAIN_ROWS = 5_000
-TARGET_RATIO = 2.0
-TARGET_P99_FIXED_MS = 5.0
-TARGET_P99_MACHINE_MS = 10.0
-
-
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-
-
-# --- model, features -------------------------------------------------------------------------------
-
-
-def _training_frame(rows: int) -> Any:
-    import pandas as pd
-
-    from core.contract import MODEL_FEATURES, STAT_FEATURES
-
-    rng = np.random.default_rng(0)
-    centre = {
-        "vibration_rms_mm_s": (3.0, 0.5),
-        "temperature_c": (60.0, 2.0),
-        "rotational_speed_rpm": (1500.0, 50.0),
-    }
-    cols = {}
-    for name, source, stat in STAT_FEATURES:
-        mean, spread = centre[source]
-        if stat == "std":
-            cols[name] = np.abs(rng.normal(spread, spread / 5, rows))
-        elif stat == "max":
-            cols[name] = rng.normal(mean + 2 * spread, spread, rows)
-        else:
-            cols[name] = rng.normal(mean, spread, rows)
-    return pd.DataFrame(cols)[list(MODEL_FEATURES)]
-
-
-def _bundle(cache: Path) -> Any:
-    """The benchmark's model (built once, then reused from ``.predmaint/bench``)."""
-    from core.bundle import load_bundle
-
-    target = cache / "serving-bundle"
-    if (target / "predmaint.json").is_file():
-        return load_bundle(target)
-    from aml.bundle_builder import build_bundle
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return build_bundle(_training_frame(TRAIN_ROWS), target, seed=0, version="bench")
-
-
-def _seed_redis(layout: Any) -> list[str]:
-    """Fresh window features for ``MACHINES`` machines in the bench's Redis DB (flushed first)."""
-    import pandas as pd
-    import redis
-
-    from core.contract import ENTITY_KEY, TIMESTAMP
-    from features.ingest import Ingestor
-    from features.store import apply, open_store
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    store = open_store(layout, online="redis", redis_url=REDIS_URL)
-    apply(store)
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    ids = [f"m-{i:03d}" for i in range(MACHINES)]
-    rng = np.random.default_rng(1)
-    rows = []
-    for machine in ids:
-        for k in range(40):
-            rows.append(
-                {
-                    ENTITY_KEY: machine,
-                    TIMESTAMP: now - timedelta(minutes=39 - k),
-                    "vibration_rms_mm_s": float(rng.normal(3.0, 0.5)),
-                    "temperature_c": float(rng.normal(60.0, 2.0)),
-                    "rotational_speed_rpm": float(rng.normal(1500.0, 50.0)),
-                }
-            )
-    Ingestor(store, layout, offline=False, warm_start=False).ingest_frame(pd.DataFrame(rows))
-    return ids
-
-
-# --- servers -----------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+REPO: Final = Path(__file__).resolve().parents[1]
+HOST: Final = "127.0.0.1"
+READY_TIMEOUT_S: Final = 180.0
+TARGET_RATIO: Final = 2.0
+TARGET_P99_FIXED_MS: Final = 5.0
+TARGET_P99_MACHINE_MS: Final = 10.0
 
 
 @contextlib.contextmanager
-def _server(cmd: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[None]:
+def _server(name: str, peer: dict[str, Any], log_dir: Path) -> Iterator[None]:
+    """One server at a time, in its own process group (the library's ManagedProcess), until ready."""
+    # the venv's bin first: mlflow starts `uvicorn` by name
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    url = urlsplit(peer["ready"])
+    spec = ServiceSpec(
+        name.split()[0],
+        peer["cmd"],
+        url.hostname or HOST,
+        url.port or 80,
+        {"PATH": path, **peer["env"]},
+        url.path,
+    )
+    proc = ManagedProcess(spec, log_dir / f"{spec.name}.log")
+    proc.start()
+    try:
+        proc.wait_ready(READY_TIMEOUT_S)
+        yield
+    finally:
+        proc.stop(15.0)
+
+
+def _wait_online_store(ready_url: str) -> None:
     import httpx
 
-    with log.open("wb") as out:
-        # the venv's bin first: mlflow starts `uvicorn` by name
-        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        full_env = {**os.environ, "PATH": path, **env}
-        proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{cmd[0]} exited: {log.read_text()[-2000:]}")
-                try:
-                    if httpx.get(ready_url, timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{cmd} not ready after 180 s")
-                time.sleep(0.25)
-            yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-# --- load generation ---------------------------------------------------------------------------------
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _wrk(url: str, bodies: list[bytes], duration_s: float, work: Path) -> Result:
-    """Closed loop with wrk: ``CONNECTIONS`` connections, one thread, bodies taken in turn."""
-    script = work / "post.lua"
-    quoted = ",\n".join(f"[==[{b.decode()}]==]" for b in bodies)
-    path = "/" + url.split("/", 3)[3]
-    script.write_text(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"local bodies = {{\n{quoted}\n}}\nlocal i = 0\n"
-        "request = function()\n  i = i % #bodies + 1\n"
-        f'  return wrk.format(nil, "{path}", nil, bodies[i])\nend\n'
-    )
-    cmd = [
-        "wrk",
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{max(1, round(duration_s))}s",
-        "--latency",
-        "-s",
-        str(script),
-    ]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=duration_s + 60).stdout
-
-    def latency(pct: str) -> float:
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, flags=re.MULTILINE)
-        return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = int(non2xx.group(1)) if non2xx else 0
-    if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
-    return Result(
-        rps=float(rps.group(1)) if rps else float("nan"),
-        p50_ms=latency("50"),
-        p99_ms=latency("99"),
-        errors=errors,
-        requests=int(total.group(1)) if total else 0,
-    )
-
-
-def _pyload(url: str, bodies: list[bytes], duration_s: float, work: Path, rate: float | None) -> Result:
-    """The asyncio client in its own process: closed loop (rate None) or open loop at ``rate``/s."""
-    body_file = work / "bodies.json"
-    body_file.write_text(json.dumps([b.decode() for b in bodies]))
-    cmd = [sys.executable, "-m", "bench.bench_serving", url, str(body_file), str(duration_s), str(rate or 0)]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=duration_s + 120)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    return Result(**json.loads(done.stdout.strip().splitlines()[-1]))
-
-
-def _closed(url: str, bodies: list[bytes], work: Path) -> Result:
-    if shutil.which("wrk"):
-        _wrk(url, bodies, WARMUP_S, work)
-        return _wrk(url, bodies, DURATION_S, work)
-    _pyload(url, bodies, WARMUP_S, work, None)
-    return _pyload(url, bodies, DURATION_S, work, None)
-
-
-def _fixed(url: str, bodies: list[bytes], work: Path) -> Result:
-    return _pyload(url, bodies, DURATION_S, work, FIXED_RATE)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not httpx.get(ready_url).json()["online_store"]["reachable"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError("facade's online store never became reachable")
+        time.sleep(0.25)
 
 
 def _predict_buckets(metrics_url: str) -> dict[float, float]:
@@ -269,130 +108,19 @@ def _bucket_p99_ms(before: dict[float, float], after: dict[float, float]) -> flo
     return float("nan")
 
 
-# --- the asyncio client (run as ``python -m bench.bench_serving URL BODIES DURATION RATE``) -----------
-
-
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """(status, server closes the connection)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-    if "content-length" in headers:
-        await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            await reader.readexactly(size + 2)
-            if size == 0:
-                break
-    return status, headers.get("connection", "").lower() == "close"
-
-
-async def _client(url: str, bodies: list[bytes], duration_s: float, rate: float) -> dict[str, Any]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
-    requests = [
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(b)}\r\n\r\n".encode()
-        + b
-        for b in bodies
-    ]
-    latencies: list[float] = []
-    errors = 0
-    conns: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    for _ in range(CONNECTIONS):
-        conns.put_nowait(await asyncio.open_connection(host, port))
-
-    async def one(request: bytes, scheduled: float) -> None:
-        nonlocal errors
-        reader, writer = await conns.get()
-        try:
-            writer.write(request)
-            status, closing = await _read_response(reader)
-            if status >= 300:
-                errors += 1
-            if closing:  # e.g. gunicorn's sync worker: no keep-alive, a new connection each time
-                writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
-            reader, writer = await asyncio.open_connection(host, port)
-        latencies.append(time.perf_counter() - scheduled)
-        conns.put_nowait((reader, writer))
-
-    start = time.perf_counter()
-    if rate > 0:  # open loop: one request every 1/rate s, latency from its scheduled time
-        tasks = []
-        for i in range(int(rate * duration_s)):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(requests[i % len(requests)], scheduled)))
-        await asyncio.gather(*tasks)
-    else:  # closed loop: every connection sends its next request when the last one is answered
-
-        async def worker(k: int) -> None:
-            i = k
-            while time.perf_counter() - start < duration_s:
-                await one(requests[i % len(requests)], time.perf_counter())
-                i += CONNECTIONS
-
-        await asyncio.gather(*(worker(k) for k in range(CONNECTIONS)))
-    elapsed = time.perf_counter() - start
-    arr = np.asarray(latencies) * 1e3
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": float(np.percentile(arr, 50)),
-        "p99_ms": float(np.percentile(arr, 99)),
-        "errors": errors,
-        "requests": len(latencies),
-    }
-
-
-def _client_main(argv: list[str]) -> None:
-    url, body_file, duration, rate = argv
-    bodies = [b.encode() for b in json.loads(Path(body_file).read_text())]
-    if float(rate) <= 0:  # closed loop: uvloop for throughput; open loop: asyncio's finer timers
-        with contextlib.suppress(ImportError):
-            import uvloop
-
-            uvloop.install()
-    print(json.dumps(asyncio.run(_client(url, bodies, float(duration), float(rate)))))
-
-
-# --- the section -----------------------------------------------------------------------------------
-
-
-def run() -> list[Table]:
+def _peers(
+    model_dir: Path,
+    layout: DataLayout,
+    work: Path,
+    one: list[dict[str, float]],
+    batch: list[list[dict[str, float]]],
+    machines: list[str],
+) -> dict[str, dict[str, Any]]:
+    """Each server: its command line, environment, readiness path and the bodies of each case."""
     import orjson
 
-    from core.contract import MODEL_FEATURES
-    from core.layout import DataLayout
-
-    cache = REPO / ".predmaint" / "bench"
-    cache.mkdir(parents=True, exist_ok=True)
-    bundle = _bundle(cache)
-    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    layout = DataLayout(work / "data")
-    frame = _training_frame(200)
-    rows = [{k: round(float(v), 4) for k, v in zip(MODEL_FEATURES, r, strict=True)} for r in frame.to_numpy()]
-    one = rows[:20]  # 20 different single rows, sent in turn
-    batch = [rows[i : i + 100] for i in (0, 100)]
-    try:
-        machines = _seed_redis(layout)
-        redis_note = ""
-    except Exception as exc:  # no Redis here: the machine_id case says so
-        machines, redis_note = (
-            [],
-            f"machine_id skipped: Redis at {REDIS_URL} unavailable ({type(exc).__name__})",
-        )
-
     peers: dict[str, dict[str, Any]] = {}
-    port = _free_port()
+    port = free_port()
     peers["facade (FastAPI)"] = {
         "cmd": [
             sys.executable,
@@ -415,11 +143,14 @@ def run() -> list[Table]:
             "1",
         ],
         "env": {
-            "PREDMAINT_DATA_DIR": str(layout.root),
-            "SCORING_MODEL_PATH": str(bundle.directory),
-            "SCORING_ONLINE_STORE": "redis" if machines else "none",
-            "SCORING_REDIS_URL": REDIS_URL,
-            "SCORING_INFERENCE_LOG_DIR": str(work / "inference-log"),
+            DATA_DIR_ENV: str(layout.root),
+            **settings_env(
+                ScoringSettings,
+                model_path=model_dir,
+                online_store="redis" if machines else "none",
+                redis_url=REDIS_URL,
+                inference_log_dir=work / "inference-log",
+            ),
         },
         "ready": f"http://127.0.0.1:{port}/health/ready",
         "url": f"http://127.0.0.1:{port}/predict",
@@ -427,14 +158,14 @@ def run() -> list[Table]:
         "batch": [orjson.dumps({"rows": b}) for b in batch],
         "machine": [orjson.dumps({"machine_id": m}) for m in machines],
     }
-    port = _free_port()
+    port = free_port()
     peers["mlflow models serve"] = {
         "cmd": [
             str(Path(sys.executable).with_name("mlflow")),
             "models",
             "serve",
             "-m",
-            str(bundle.directory),
+            str(model_dir),
             "--env-manager",
             "local",
             "-h",
@@ -451,14 +182,14 @@ def run() -> list[Table]:
         "batch": [orjson.dumps({"dataframe_records": b}) for b in batch],
         "machine": [],
     }
-    port, health = _free_port(), _free_port()
+    port, health = free_port(), free_port()
     peers["azmlinfsrv + score.py"] = {
         "cmd": [
             str(Path(sys.executable).with_name("azmlinfsrv")),
             "--entry_script",
             str(REPO / "scoring" / "score.py"),
             "--model_dir",
-            str(bundle.directory),
+            str(model_dir),
             "--port",
             str(port),
             "--health_port",
@@ -474,33 +205,52 @@ def run() -> list[Table]:
         "machine": [],
     }
 
+    return peers
+
+
+def run() -> list[Table]:
+    from core.contract import MODEL_FEATURES
+
+    cache = REPO / ".predmaint" / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    bundle = serving_bundle(cache)
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    layout = DataLayout(work / "data")
+    frame = training_frame(200)
+    rows = [{k: round(float(v), 4) for k, v in zip(MODEL_FEATURES, r, strict=True)} for r in frame.to_numpy()]
+    one = rows[:20]  # 20 different single rows, sent in turn
+    batch = [rows[i : i + 100] for i in (0, 100)]
+    try:
+        machines = seed_redis(layout)
+        redis_note = ""
+    except Exception as exc:  # no Redis here: the machine_id case says so
+        machines, redis_note = (
+            [],
+            f"machine_id skipped: Redis at {REDIS_URL} unavailable ({type(exc).__name__})",
+        )
+
+    peers = _peers(bundle.directory, layout, work, one, batch, machines)
+
     closed: dict[tuple[str, str], Result] = {}
     server_p99_ms = float("nan")
     fixed: dict[tuple[str, str], Result] = {}
     for name, peer in peers.items():
-        log = work / f"{name.split()[0]}.log"
-        with _server(peer["cmd"], peer["env"], peer["ready"], log):
+        with _server(name, peer, work):
             if name.startswith("facade") and machines:  # wait until the online store is open
-                import httpx
-
-                deadline = time.monotonic() + 120
-                while not httpx.get(peer["ready"]).json()["online_store"]["reachable"]:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("facade's online store never became reachable")
-                    time.sleep(0.25)
-            closed[(name, "one inline row")] = _closed(peer["url"], peer["one"], work)
-            closed[(name, "100-row batch")] = _closed(peer["url"], peer["batch"], work)
+                _wait_online_store(peer["ready"])
+            closed[(name, "one inline row")] = closed_loop(peer["url"], peer["one"], work)
+            closed[(name, "100-row batch")] = closed_loop(peer["url"], peer["batch"], work)
             if peer["machine"]:
-                closed[(name, "machine_id (Redis)")] = _closed(peer["url"], peer["machine"], work)
+                closed[(name, "machine_id (Redis)")] = closed_loop(peer["url"], peer["machine"], work)
             if name.startswith("facade"):
                 metrics_url = peer["ready"].replace("/health/ready", "/metrics")
                 before = _predict_buckets(metrics_url)
-                fixed[(name, "one inline row")] = _fixed(peer["url"], peer["one"], work)
+                fixed[(name, "one inline row")] = fixed_rate(peer["url"], peer["one"], work)
                 server_p99_ms = _bucket_p99_ms(before, _predict_buckets(metrics_url))
                 if peer["machine"]:
-                    fixed[(name, "machine_id (Redis)")] = _fixed(peer["url"], peer["machine"], work)
+                    fixed[(name, "machine_id (Redis)")] = fixed_rate(peer["url"], peer["machine"], work)
             else:
-                fixed[(name, "one inline row")] = _fixed(peer["url"], peer["one"], work)
+                fixed[(name, "one inline row")] = fixed_rate(peer["url"], peer["one"], work)
     shutil.rmtree(work, ignore_errors=True)
 
     loadgen = "wrk (1 thread)" if shutil.which("wrk") else "asyncio raw-socket client"
@@ -547,7 +297,3 @@ def run() -> list[Table]:
             mp99 <= TARGET_P99_MACHINE_MS,
         )
     return [table, rate_table, targets]
-
-
-if __name__ == "__main__":
-    _client_main(sys.argv[1:])

@@ -118,6 +118,19 @@ STAT_FEATURES: Final[tuple[tuple[str, str, str], ...]] = tuple(
 )
 """(feature name, source column, statistic) for every statistic in the view."""
 
+# --- ground-truth labels -------------------------------------------------------------------------
+
+FAILURE_TIME: Final = "failure_time"
+"""Failure labels (``DataLayout.failures_path``): when the machine broke (UTC)."""
+FAILURE_MODE: Final = "mode"
+ONSET_TIME: Final = "onset_time"
+"""When the degradation that led to the failure began (UTC); known to the simulator only."""
+FAILURE_COLUMNS: Final[tuple[str, ...]] = (ENTITY_KEY, FAILURE_TIME, FAILURE_MODE, ONSET_TIME)
+MAINTENANCE_START: Final = "start"
+"""Maintenance labels (``DataLayout.maintenance_path``): a period without readings, start and end (UTC)."""
+MAINTENANCE_END: Final = "end"
+MAINTENANCE_COLUMNS: Final[tuple[str, ...]] = (ENTITY_KEY, MAINTENANCE_START, MAINTENANCE_END)
+
 # --- relative features (machine- and peer-relative) ---------------------------------------------
 
 MACHINE_TYPE: Final = "machine_type"

@@ -20,11 +20,14 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from drift.metric_names import DRIFT_DETECTED
+
 RULES_PATH: Final = (
     Path(__file__).resolve().parent.parent / "charts" / "pred-maint" / "files" / "drift-alert-rules.yaml"
 )
 DRIFT_ALERT: Final = "PredMaintDriftDetected"
-DRIFT_METRIC: Final = "predmaint_drift_detected"
+DRIFT_METRIC: Final = DRIFT_DETECTED
+"""The sidecar's sustained verdict, as ``drift.drift_service`` emits it (``drift.metric_names``)."""
 
 _DURATION_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 _UNIT_S: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800, "y": 31_536_000}

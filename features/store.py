@@ -67,13 +67,21 @@ OnlineKind = Literal["sqlite", "redis"]
 DEFAULT_CONFIG: Final = Path(__file__).with_name("feature_store.yaml")
 AZURE_CONFIG: Final = Path(__file__).with_name("feature_store.azure.yaml")
 REDIS_CONNECTION_ENV: Final = "REDIS_CONNECTION_STRING"
-DEFAULT_REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_PORT: Final = 6379
+DEFAULT_REDIS_URL: Final = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
 FEATURE_REFS: Final[tuple[str, ...]] = tuple(f"{FEATURE_VIEW}:{name}" for name in VIEW_FEATURES)
 """Feast feature references of every view feature (``sensor_stats_view:<name>``)."""
-START_REDIS_HINT: Final = (
-    "start Redis with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
-    "--appendonly no (Debian/Ubuntu: apt-get install redis-server), or use --online sqlite"
-)
+
+
+def start_redis_hint(port: int = DEFAULT_REDIS_PORT) -> str:
+    """How to start a throw-away Redis on loopback (nothing kept on disk): the one hint everywhere."""
+    return (
+        f"start Redis with: redis-server --daemonize yes --bind 127.0.0.1 --port {port} --save '' "
+        "--appendonly no (Debian/Ubuntu: apt-get install redis-server)"
+    )
+
+
+START_REDIS_HINT: Final = start_redis_hint() + ", or use --online sqlite"
 _OFFLINE_SUFFIX: Final = ".parquet"
 _ENTITY_ROW: Final = "_predmaint_entity_row"
 """Row number column :func:`historical_features` adds to the entity frame it hands Feast."""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from drift.calibration import DEFAULT_FALSE_ALARM_PROBABILITY
+from drift.detector import DEFAULT_DRIFT_SHARE, DEFAULT_MIN_ROWS, DEFAULT_THRESHOLD
 from predmaint.console import console, fail
 from predmaint.options import DataDir, ModelPath, OutputFormat, TrackingUri, use_data_dir
 
@@ -98,11 +99,13 @@ def compare(
     ] = DEFAULT_FALSE_ALARM_PROBABILITY,
     threshold: Annotated[
         float, typer.Option(help="--fixed: per-column normalised Wasserstein threshold")
-    ] = 0.1,
+    ] = DEFAULT_THRESHOLD,
     drift_share: Annotated[
         float, typer.Option(help="--fixed: share of drifted columns that means dataset drift")
-    ] = 0.5,
-    min_rows: Annotated[int, typer.Option(help="rows (finite values) needed per side and column")] = 50,
+    ] = DEFAULT_DRIFT_SHARE,
+    min_rows: Annotated[
+        int, typer.Option(help="rows (finite values) needed per side and column")
+    ] = DEFAULT_MIN_ROWS,
     html: Annotated[Path | None, typer.Option(help="also write the Evidently HTML report here")] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="table, json or markdown")

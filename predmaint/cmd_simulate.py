@@ -163,6 +163,7 @@ def register(app: typer.Typer) -> None:
         hourly window features in the offline store."""
         if ctx.invoked_subcommand is not None:
             return
+        from core.contract import FAILURE_MODE
         from simulator.fleet import FleetSimulator
         from simulator.labels import write_labels
 
@@ -187,7 +188,7 @@ def register(app: typer.Typer) -> None:
         result.readings.to_parquet(readings_path, index=False)
         (layout.telemetry_dir / FLEET_FILE).write_text(config.model_dump_json(indent=2))
         failures_path, maintenance_path = write_labels(layout, result)
-        modes = result.failures["mode"].value_counts().to_dict()
+        modes = result.failures[FAILURE_MODE].value_counts().to_dict()
         console.print(
             f"[green]wrote[/] {len(result.readings):,} readings "
             f"({config.start:%Y-%m-%d %H:%M} .. {config.end:%Y-%m-%d %H:%M} UTC) to {readings_path}\n"
@@ -254,35 +255,25 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sim_app, name="simulate")
 
 
-def _payload(frame: pd.DataFrame) -> dict[str, list[dict[str, object]]]:
-    from core.contract import TIMESTAMP
-
-    records = frame.assign(**{TIMESTAMP: frame[TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")}).to_dict(
-        orient="records"
-    )
-    return {"readings": [{str(k): v for k, v in r.items()} for r in records]}
-
-
 def _post_all(url: str, batches: Any, total: int) -> int:
     import httpx
 
     from core.contract import MAX_INGEST_BATCH
+    from predmaint.ingest_client import IngestRejected, post_readings
 
     posted = 0
     with httpx.Client(timeout=10.0) as client, progress() as bar:
         task = bar.add_task(f"streaming to {url}", total=total)
         for _, frame in batches:
-            for lo in range(0, len(frame), MAX_INGEST_BATCH):
-                part = frame.iloc[lo : lo + MAX_INGEST_BATCH]
-                try:
-                    response = client.post(url, json=_payload(part))
-                except httpx.TransportError as exc:
-                    fail(
-                        f"cannot reach the ingest endpoint {url} ({type(exc).__name__})",
-                        "start the facade first: predmaint serve (or pass --url)",
-                    )
-                if response.status_code >= 400:
-                    fail(f"{url} answered {response.status_code}: {response.text[:500]}")
-                posted += len(part)
+            try:
+                post_readings(client, url, frame, chunk=MAX_INGEST_BATCH)
+            except httpx.TransportError as exc:
+                fail(
+                    f"cannot reach the ingest endpoint {url} ({type(exc).__name__})",
+                    "start the facade first: predmaint serve (or pass --url)",
+                )
+            except IngestRejected as exc:
+                fail(f"{url} answered {exc.status_code}: {exc.body[:500]}")
+            posted += len(frame)
             bar.advance(task)
     return posted

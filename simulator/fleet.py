@@ -17,7 +17,21 @@ import numpy as np
 import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from core.contract import ENTITY_KEY, ROTATIONAL_SPEED, TEMPERATURE, TIMESTAMP, VIBRATION
+from core.contract import (
+    ENTITY_KEY,
+    FAILURE_COLUMNS,
+    FAILURE_MODE,
+    FAILURE_TIME,
+    MACHINE_TYPE,
+    MAINTENANCE_COLUMNS,
+    MAINTENANCE_END,
+    MAINTENANCE_START,
+    ONSET_TIME,
+    ROTATIONAL_SPEED,
+    TEMPERATURE,
+    TIMESTAMP,
+    VIBRATION,
+)
 from features.validate import READING_COLUMNS
 from simulator.failures import (
     DAY_S,
@@ -37,9 +51,7 @@ CHUNK_S: Final = 86400
 MONTH_DAYS: Final = 30.0
 NOISE_CACHE_CHUNKS: Final = 2
 
-FAILURES_COLUMNS: Final = (ENTITY_KEY, "failure_time", "mode", "onset_time")
-MAINTENANCE_COLUMNS: Final = (ENTITY_KEY, "start", "end")
-MACHINES_COLUMNS: Final = (ENTITY_KEY, "machine_type")
+MACHINES_COLUMNS: Final = (ENTITY_KEY, MACHINE_TYPE)
 
 DEFAULT_MODE_WEIGHTS: Final = {
     FailureMode.bearing_wear: 0.45,
@@ -181,13 +193,13 @@ class FleetSimulator:
         frame = pd.DataFrame(
             {
                 ENTITY_KEY: [ids[e.machine_index] for e in events],
-                "failure_time": _utc([e.failure_s for e in events]),
-                "mode": [str(e.mode) for e in events],
-                "onset_time": _utc([e.onset_s for e in events]),
+                FAILURE_TIME: _utc([e.failure_s for e in events]),
+                FAILURE_MODE: [str(e.mode) for e in events],
+                ONSET_TIME: _utc([e.onset_s for e in events]),
             },
-            columns=list(FAILURES_COLUMNS),
+            columns=list(FAILURE_COLUMNS),
         )
-        return frame.sort_values(["failure_time", ENTITY_KEY], ignore_index=True)
+        return frame.sort_values([FAILURE_TIME, ENTITY_KEY], ignore_index=True)
 
     def maintenance_before(self, until: datetime) -> pd.DataFrame:
         """Repair periods (no readings) starting before ``until``: machine_id, start, end."""
@@ -197,12 +209,12 @@ class FleetSimulator:
         frame = pd.DataFrame(
             {
                 ENTITY_KEY: [ids[e.machine_index] for e in events],
-                "start": _utc([e.failure_s for e in events]),
-                "end": _utc([e.repair_end_s for e in events]),
+                MAINTENANCE_START: _utc([e.failure_s for e in events]),
+                MAINTENANCE_END: _utc([e.repair_end_s for e in events]),
             },
             columns=list(MAINTENANCE_COLUMNS),
         )
-        return frame.sort_values(["start", ENTITY_KEY], ignore_index=True)
+        return frame.sort_values([MAINTENANCE_START, ENTITY_KEY], ignore_index=True)
 
     def history(self, progress: Callable[[int, int], None] | None = None) -> SimulationResult:
         """Everything from ``config.start`` to ``config.end``.

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from core.layout import DataLayout
+from features.store import DEFAULT_REDIS_PORT, start_redis_hint
 
 REDIS_HOST = "127.0.0.1"
-REDIS_PORT = int(os.environ.get("PREDMAINT_TEST_REDIS_PORT", "6379"))
+REDIS_PORT = int(os.environ.get("PREDMAINT_TEST_REDIS_PORT", str(DEFAULT_REDIS_PORT)))
 """Another port lets several checkouts run their suites side by side, each against its own redis-server."""
 REDIS_TEST_DB = 13
 """Tests use this Redis database number only, and flush only it."""
-START_REDIS_HINT = (
-    "start one with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no "
-    "(Debian/Ubuntu: apt-get install redis-server)"
-)
+START_REDIS_HINT = start_redis_hint(REDIS_PORT)
 
 _MARK_BY_FOLDER = {"integration": "integration", "assets": "assets", "e2e": "e2e"}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from aml.evaluation import policy_inputs
 from aml.steps.step_io import (
     DECISION_FILE,
     FAILURES_FILE,
@@ -33,12 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", required=True, help="candidate bundle folder")
     p.add_argument("--eval-data", required=True)
     p.add_argument("--data-dir", required=True, help="predmaint data dir (local MLflow registry)")
-    p.add_argument("--alert-k", type=int, default=3)
-    p.add_argument("--cooldown-h", type=float, default=24.0)
-    p.add_argument("--horizon-h", type=float, default=168.0)
-    p.add_argument("--min-lead-h", type=float, default=24.0)
-    p.add_argument("--max-false-alarms", type=float, default=2.0, help="per machine-month")
-    p.add_argument("--tolerance", type=float, default=0.0)
+    defaults = policy_inputs()
+    p.add_argument("--alert-k", type=int, default=defaults["alert_k"])
+    p.add_argument("--cooldown-h", type=float, default=defaults["cooldown_h"])
+    p.add_argument("--horizon-h", type=float, default=defaults["horizon_h"])
+    p.add_argument("--min-lead-h", type=float, default=defaults["min_lead_h"])
+    p.add_argument(
+        "--max-false-alarms", type=float, default=defaults["max_false_alarms"], help="per machine-month"
+    )
+    p.add_argument("--tolerance", type=float, default=defaults["tolerance"])
     p.add_argument("--decision", required=True, help="output folder")
     args = p.parse_args(argv)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aml.evaluation import AlertPolicy
 from aml.steps.step_io import (
     FAILURES_FILE,
     SUMMARY_FILE,
@@ -34,7 +35,16 @@ from aml.steps.step_io import (
     tracking_uri_for,
     write_json,
 )
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, IS_SPARSE, MODEL_FEATURES, WINDOW
+from core.contract import (
+    ENTITY_KEY,
+    EVENT_TIMESTAMP,
+    FAILURE_TIME,
+    IS_SPARSE,
+    MAINTENANCE_END,
+    MAINTENANCE_START,
+    MODEL_FEATURES,
+    WINDOW,
+)
 from core.layout import DataLayout
 
 
@@ -95,10 +105,12 @@ def near_failure_mask(
     begin = end - WINDOW
     horizon = pd.Timedelta(hours=horizon_h)
     repair_end: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
-    for m, s, e in zip(maintenance[ENTITY_KEY], maintenance["start"], maintenance["end"], strict=True):
+    for m, s, e in zip(
+        maintenance[ENTITY_KEY], maintenance[MAINTENANCE_START], maintenance[MAINTENANCE_END], strict=True
+    ):
         mask |= (machine == m) & (end > s).to_numpy() & (begin < e).to_numpy()
         repair_end.setdefault(m, []).append((s, e))
-    for m, ft in zip(failures[ENTITY_KEY], failures["failure_time"], strict=True):
+    for m, ft in zip(failures[ENTITY_KEY], failures[FAILURE_TIME], strict=True):
         until = ft + WINDOW
         for s, e in repair_end.get(m, []):
             if s <= ft + pd.Timedelta(hours=1) and e > until:
@@ -112,7 +124,7 @@ def champion_flagged_machines(
 ) -> tuple[list[str], str | None]:
     """Machines with a champion alert in the last ``lookback_h`` of ``train``; and the version."""
     from aml.bundle_scoring import score_frame
-    from aml.evaluation import SCORE, AlertPolicy, alerts_from_scores
+    from aml.evaluation import ALERT_TIME, SCORE, AlertPolicy, alerts_from_scores
     from core.registry import champion_version, download_version
 
     uri = tracking_uri_for(data_dir)
@@ -126,7 +138,7 @@ def champion_flagged_machines(
         threshold = bundle.meta.threshold
     cutoff = train[EVENT_TIMESTAMP].max() - pd.Timedelta(hours=lookback_h)
     alerts = alerts_from_scores(scored, threshold, AlertPolicy(alert_k=alert_k))
-    return sorted(alerts.loc[alerts["alert_time"] > cutoff, ENTITY_KEY].unique().tolist()), version
+    return sorted(alerts.loc[alerts[ALERT_TIME] > cutoff, ENTITY_KEY].unique().tolist()), version
 
 
 def prepare(args: argparse.Namespace) -> dict[str, object]:
@@ -136,8 +148,8 @@ def prepare(args: argparse.Namespace) -> dict[str, object]:
     lo = start or (windows[EVENT_TIMESTAMP].min() - WINDOW)
     hi = end or windows[EVENT_TIMESTAMP].max()
     split = lo + (hi - lo) * (1.0 - args.holdout_fraction)
-    failures = _read_labels(layout.failures_path, ["failure_time"])
-    maintenance = _read_labels(layout.maintenance_path, ["start", "end"])
+    failures = _read_labels(layout.failures_path, [FAILURE_TIME])
+    maintenance = _read_labels(layout.maintenance_path, [MAINTENANCE_START, MAINTENANCE_END])
 
     is_eval = (windows[EVENT_TIMESTAMP] > split).to_numpy()
     sparse = windows[IS_SPARSE].fillna(True).astype(bool).to_numpy()
@@ -197,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude-before-failure-h", type=float, default=168.0)
     p.add_argument("--champion-lookback-h", type=float, default=24.0)
     p.add_argument("--max-flagged-share", type=float, default=0.2)
-    p.add_argument("--alert-k", type=int, default=3)
+    p.add_argument("--alert-k", type=int, default=AlertPolicy().alert_k)
     p.add_argument("--train-data", required=True)
     p.add_argument("--eval-data", required=True)
     return p

@@ -14,9 +14,10 @@ from pathlib import Path
 from aml.steps.step_io import (
     DECISION_FILE,
     REGISTRATION_FILE,
+    Registration,
     StepError,
     main_guard,
-    read_json,
+    read_decision,
     step_run,
     tracking_uri_for,
     write_json,
@@ -42,16 +43,16 @@ def main(argv: list[str] | None = None) -> None:
         bundle = load_bundle(Path(args.model))
     except BundleError as exc:
         raise StepError(str(exc)) from exc
-    decision = read_json(Path(args.decision) / DECISION_FILE)
-    promote = bool(decision["promote"])
-    reasons: list[str] = list(decision["reasons"])
+    decision = read_decision(Path(args.decision))
+    promote, reasons, cand = decision.promote, decision.reasons, decision.candidate
     uri = tracking_uri_for(Path(args.data_dir))
     before = champion_version(uri)
-    cand = decision["candidate"]
     with step_run(uri, "register") as run:
         mlflow.set_tags({"trigger": args.trigger, "alert_id": args.alert_id, "promote": str(promote).lower()})
-        mlflow.log_metrics({f"gate_{k}": float(v) for k, v in cand.items() if isinstance(v, int | float)})
-        mlflow.log_dict(decision, DECISION_FILE)
+        mlflow.log_metrics(
+            {f"gate_{k}": float(v) for k, v in cand.model_dump().items() if isinstance(v, int | float)}
+        )
+        mlflow.log_dict(decision.model_dump(mode="json"), DECISION_FILE)
         version = register_bundle(
             uri,
             bundle,
@@ -62,22 +63,22 @@ def main(argv: list[str] | None = None) -> None:
                 "alert_id": args.alert_id,
                 "predmaint.gate": "passed" if promote else "failed",
                 "predmaint.gate_reasons": "; ".join(reasons),
-                "predmaint.recall_24h": f"{cand['recall_24h']:.4f}",
-                "predmaint.false_alarms_per_machine_month": f"{cand['false_alarms_per_machine_month']:.4f}",
+                "predmaint.recall_24h": f"{cand.recall_24h:.4f}",
+                "predmaint.false_alarms_per_machine_month": f"{cand.false_alarms_per_machine_month:.4f}",
             },
         )
     after = champion_version(uri)
-    record = {
-        "version": version,
-        "promoted": promote,
-        "champion_before": before,
-        "champion_after": after,
-        "reasons": reasons,
-        "run_id": run.info.run_id,
-        "trigger": args.trigger,
-        "alert_id": args.alert_id,
-    }
-    write_json(Path(args.registration) / REGISTRATION_FILE, record)
+    record = Registration(
+        version=version,
+        promoted=promote,
+        champion_before=before,
+        champion_after=after,
+        reasons=reasons,
+        run_id=run.info.run_id,
+        trigger=args.trigger,
+        alert_id=args.alert_id,
+    )
+    write_json(Path(args.registration) / REGISTRATION_FILE, record.model_dump(mode="json"))
     verdict = f"champion -> v{version}" if promote else f"champion stays v{before} (gate failed)"
     print(f"register: version {version}; {verdict}")
     for reason in reasons:

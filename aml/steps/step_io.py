@@ -8,8 +8,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
+from aml.evaluation import Decision
 from core.bundle import EXPERIMENT_NAME
 from core.layout import DataLayout
 from core.registry import ensure_experiment, resolve_tracking_uri
@@ -23,12 +26,42 @@ SUMMARY_FILE: Final = "summary.json"
 DECISION_FILE: Final = "decision.json"
 REGISTRATION_FILE: Final = "registration.json"
 TRAIN_METRICS_FILE: Final = "train_metrics.json"
+M = TypeVar("M", bound=BaseModel)
 AML_RUN_ENV: Final = "MLFLOW_RUN_ID"
 """Set by AzureML inside a job: the step then logs into the job's own run."""
 
 
 class StepError(Exception):
     """A step cannot do its work with the inputs it was given (printed without a stack trace)."""
+
+
+class Registration(BaseModel):
+    """``registration/registration.json``, the register step's output."""
+
+    version: str
+    promoted: bool
+    champion_before: str | None
+    champion_after: str | None
+    reasons: list[str]
+    run_id: str
+    trigger: str
+    alert_id: str
+
+
+def read_decision(folder: Path) -> Decision:
+    """The evaluate step's ``decision.json`` in ``folder``; :class:`StepError` when missing or invalid."""
+    return _read_model(folder / DECISION_FILE, Decision)
+
+
+def read_registration(folder: Path) -> Registration:
+    return _read_model(folder / REGISTRATION_FILE, Registration)
+
+
+def _read_model(path: Path, model: type[M]) -> M:
+    try:
+        return model.model_validate(read_json(path))
+    except ValidationError as exc:
+        raise StepError(f"{path}: not a valid {model.__name__}: {exc.errors()[0]['msg']}") from exc
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -6,5 +6,6 @@ retrain), :mod:`.services` and :mod:`.processes` (the facade and the drift sidec
 subprocesses), :mod:`.loop` (the live phase), :mod:`.alerting` (alert rule and retrain trigger),
 :mod:`.clients` (HTTP), :mod:`.record` and :mod:`.timeline` (what happened), :mod:`.quality`
 (alert precision, recall, lead time), :mod:`.outcome` (did the loop close, ``summary.json``),
-:mod:`.report` (the HTML report), :mod:`.datadir` (a clean data directory per run).
+:mod:`.report` and :mod:`.figures` (the HTML report and its plots), :mod:`.datadir` (a clean data
+directory per run).
 """

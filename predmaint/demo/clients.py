@@ -15,11 +15,9 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from core.contract import MAX_INGEST_BATCH, MAX_PREDICT_BATCH, TIMESTAMP
+from core.contract import MAX_PREDICT_BATCH
 from predmaint.demo.record import DriftRow, PredictStats
-
-INGEST_CHUNK = min(2_000, MAX_INGEST_BATCH)
-"""Readings per /ingest request: 2,000 readings are ~300 kB, well inside the 1 MiB body limit."""
+from predmaint.ingest_client import IngestRejected, post_readings
 
 
 class ClientError(Exception):
@@ -36,11 +34,6 @@ class Scored:
     top_features: list[dict[str, Any]] | None = None
 
 
-def readings_payload(frame: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    out = frame.assign(**{TIMESTAMP: frame[TIMESTAMP].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")})
-    return {"readings": [{str(k): v for k, v in r.items()} for r in out.to_dict(orient="records")]}
-
-
 class FacadeClient:
     def __init__(self, base_url: str, stats: PredictStats, timeout_s: float = 10.0) -> None:
         self.base_url = base_url
@@ -52,14 +45,10 @@ class FacadeClient:
 
     def ingest(self, readings: pd.DataFrame) -> int:
         """POST the readings in chunks; readings accepted. Raises ClientError on a non-200."""
-        accepted = 0
-        for lo in range(0, len(readings), INGEST_CHUNK):
-            part = readings.iloc[lo : lo + INGEST_CHUNK]
-            resp = self._http.post("/ingest", json=readings_payload(part))
-            if resp.status_code != 200:
-                raise ClientError(f"/ingest answered {resp.status_code}: {resp.text[:300]}")
-            accepted += int(resp.json().get("accepted", len(part)))
-        return accepted
+        try:
+            return post_readings(self._http, "/ingest", readings)
+        except IngestRejected as exc:
+            raise ClientError(str(exc)) from exc
 
     def predict_machine(self, machine_id: str) -> Scored | None:
         """Score one machine from the online store (the ``machine_id`` path); None when it failed."""

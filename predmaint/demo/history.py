@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from core.contract import ENTITY_KEY, FAILURE_MODE, FAILURE_TIME, ONSET_TIME
 from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.record import FailureEvent
@@ -65,7 +66,7 @@ def known_failures(sim: FleetSimulator, now: datetime) -> tuple[pd.DataFrame, pd
     """Failures that have happened by ``now`` (a failure is known once the machine broke) and the
     maintenance periods that started by then: what a real operator's labels would hold."""
     failures = sim.failures_before(now)
-    failures = failures.loc[failures["failure_time"] <= now].reset_index(drop=True)
+    failures = failures.loc[failures[FAILURE_TIME] <= now].reset_index(drop=True)
     return failures, sim.maintenance_before(now)
 
 
@@ -102,7 +103,7 @@ def failure_events(sim: FleetSimulator, until: datetime) -> list[FailureEvent]:
             onset_time=pd.Timestamp(onset).to_pydatetime() if pd.notna(onset) else None,
         )
         for machine, failed, mode, onset in zip(
-            frame["machine_id"], frame["failure_time"], frame["mode"], frame["onset_time"], strict=True
+            frame[ENTITY_KEY], frame[FAILURE_TIME], frame[FAILURE_MODE], frame[ONSET_TIME], strict=True
         )
     ]
 

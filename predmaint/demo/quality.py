@@ -1,17 +1,18 @@
 """Alert precision, recall and lead time of the served models, from the live loop's scores.
 
-The definitions are the training pipeline's own (``aml.evaluation``: an alert is ``alert_k``
-consecutive flagged hours of one machine, then a quiet ``cooldown_h``; it is true when that machine
-fails within ``horizon_h``), applied to what the facade actually answered. Each model version has its
-own threshold, so a flag is ``anomaly_score >= threshold`` of the version that scored the row.
+Every rule is the training pipeline's own, from :mod:`aml.evaluation` (alerts, true alerts, detected
+failures, recall with ``min_lead_h`` of lead, precision 1.0 when nothing alerted); this module only
+turns the run's record into its frames. Each model version has its own threshold, so a flag is
+``anomaly_score >= threshold`` of the version that scored the row (one threshold per row).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from aml.evaluation import AlertMetrics
 from predmaint.demo.record import FailureEvent, ScoreRow
 
 
@@ -28,24 +29,21 @@ class FailureOutcome:
 class AlertQuality:
     alert_k: int
     horizon_h: float
+    min_lead_h: float
     flags: int
     """Flagged machine-hours."""
-    alerts: int
-    true_alerts: int
-    precision: float | None
+    metrics: AlertMetrics
+    """``aml.evaluation.alert_metrics`` of the live phase: alerts, precision, recall, recall_24h, F1."""
     alerts_outside_drift: int
     true_alerts_outside_drift: int
-    precision_outside_drift: float | None
+    precision_outside_drift: float
     """Precision without the alerts raised between drift onset and the swap to the retrained model:
     how the detector does while its reference matches the fleet."""
-    failures: int
-    detected: int
-    recall: float | None
-    mean_lead_time_h: float | None
     outcomes: list[FailureOutcome]
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["metrics"] = self.metrics.model_dump(mode="json")
         for o in out["outcomes"]:
             o["failure_time"] = o["failure_time"].isoformat()
             o["first_alert"] = o["first_alert"].isoformat() if o["first_alert"] else None
@@ -60,63 +58,65 @@ def alert_quality(
     live_end: datetime,
     drift_episode: tuple[datetime, datetime] | None = None,
 ) -> AlertQuality:
+    import numpy as np
     import pandas as pd
 
-    from aml.evaluation import SCORE, AlertPolicy, alerts_from_scores
-    from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
+    from aml.episodes import in_intervals
+    from aml.evaluation import (
+        ALERT_TIME,
+        FIRST_ALERT,
+        LEAD_H,
+        SCORE,
+        AlertPolicy,
+        alert_metrics,
+        alerts_from_scores,
+        failure_outcomes,
+        true_alerts,
+    )
+    from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, FAILURE_MODE, FAILURE_TIME
 
     policy = AlertPolicy()
-    horizon = timedelta(hours=policy.horizon_h)
     windows = pd.DataFrame(
         {
             ENTITY_KEY: [r.machine_id for r in scores],
             EVENT_TIMESTAMP: pd.to_datetime([r.sim_time for r in scores], utc=True),
-            SCORE: [r.anomaly_score - r.threshold for r in scores],  # >= 0 is a flag of that version
+            SCORE: [r.anomaly_score for r in scores],
         }
     )
-    alerts = [
-        (str(m), t.to_pydatetime())
-        for m, t in zip(
-            *(alerts_from_scores(windows, 0.0, policy)[c] for c in (ENTITY_KEY, "alert_time")), strict=True
+    thresholds = np.asarray([r.threshold for r in scores], dtype=np.float64)
+    labels = pd.DataFrame(
+        {
+            ENTITY_KEY: [f.machine_id for f in failures],
+            FAILURE_TIME: pd.to_datetime([f.failure_time for f in failures], utc=True),
+            FAILURE_MODE: [f.mode for f in failures],
+        }
+    )
+    start, end = pd.Timestamp(live_start), pd.Timestamp(live_end)
+    metrics = alert_metrics(windows, thresholds, labels, policy, start=start, end=end)
+    alerts = alerts_from_scores(windows, thresholds, policy)
+    drift = [drift_episode] if drift_episode is not None else []
+    outside = alerts.loc[[not in_intervals(t, drift) for t in alerts[ALERT_TIME]]]
+    true_outside = int(true_alerts(outside, labels, policy).sum())
+    scored = labels[ENTITY_KEY].isin(set(windows[ENTITY_KEY]))
+    in_range = labels.loc[scored & (labels[FAILURE_TIME] > start) & (labels[FAILURE_TIME] <= end)]
+    outcomes = [
+        FailureOutcome(
+            machine_id=str(row[ENTITY_KEY]),
+            failure_time=row[FAILURE_TIME].to_pydatetime(),
+            mode=str(row[FAILURE_MODE]),
+            first_alert=None if pd.isna(row[FIRST_ALERT]) else row[FIRST_ALERT].to_pydatetime(),
+            lead_time_h=None if pd.isna(row[LEAD_H]) else float(row[LEAD_H]),
         )
+        for _, row in failure_outcomes(alerts, in_range, policy).iterrows()
     ]
-    by_machine: dict[str, list[datetime]] = {}
-    for f in failures:
-        by_machine.setdefault(f.machine_id, []).append(f.failure_time)
-
-    def is_true(machine: str, at: datetime) -> bool:
-        return any(at < ft <= at + horizon for ft in by_machine.get(machine, ()))
-
-    def in_drift(at: datetime) -> bool:
-        return drift_episode is not None and drift_episode[0] <= at < drift_episode[1]
-
-    true_alerts = [a for a in alerts if is_true(*a)]
-    outside = [a for a in alerts if not in_drift(a[1])]
-    true_outside = [a for a in outside if is_true(*a)]
-
-    outcomes = []
-    for f in failures:
-        if not live_start < f.failure_time <= live_end:
-            continue
-        before = sorted(t for m, t in alerts if m == f.machine_id and t < f.failure_time <= t + horizon)
-        first = before[0] if before else None
-        lead = (f.failure_time - first).total_seconds() / 3600 if first else None
-        outcomes.append(FailureOutcome(f.machine_id, f.failure_time, f.mode, first, lead))
-    detected = [o for o in outcomes if o.first_alert is not None]
-    leads = [o.lead_time_h for o in detected if o.lead_time_h is not None]
     return AlertQuality(
         alert_k=policy.alert_k,
         horizon_h=policy.horizon_h,
+        min_lead_h=policy.min_lead_h,
         flags=sum(1 for r in scores if r.is_anomaly),
-        alerts=len(alerts),
-        true_alerts=len(true_alerts),
-        precision=len(true_alerts) / len(alerts) if alerts else None,
+        metrics=metrics,
         alerts_outside_drift=len(outside),
-        true_alerts_outside_drift=len(true_outside),
-        precision_outside_drift=len(true_outside) / len(outside) if outside else None,
-        failures=len(outcomes),
-        detected=len(detected),
-        recall=len(detected) / len(outcomes) if outcomes else None,
-        mean_lead_time_h=sum(leads) / len(leads) if leads else None,
+        true_alerts_outside_drift=true_outside,
+        precision_outside_drift=true_outside / len(outside) if len(outside) else 1.0,
         outcomes=outcomes,
     )

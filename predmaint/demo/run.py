@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from core.layout import DATA_DIR_ENV, DataLayout
+from core.registry import TRACKING_URI_ENV
 from predmaint.demo.alerting import Alerting
 from predmaint.demo.clients import DriftClient, FacadeClient
 from predmaint.demo.config import DemoConfig
@@ -39,9 +40,6 @@ from predmaint.demo.report import write_report
 from predmaint.demo.services import drift_spec, scoring_spec
 from predmaint.demo.timeline import Event, EventKind, Timeline
 from predmaint.demo.training import PipelineFailed, TrainingRun, train_first_champion
-
-TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
-"""Pinned to the demo's own local registry: the demo never trains into a workspace set in the shell."""
 
 
 def _progress(console: Console) -> Progress:
@@ -94,7 +92,8 @@ def run_demo(config: DemoConfig, console: Console) -> int:
         console.print("[dim]hint:[/] pass --data-dir with a new or a previous demo directory")
         return 2
     layout = DataLayout(root)
-    # the pipeline steps (run in this process) and the services read their paths from here
+    # the pipeline steps (run in this process) and the services read their paths from here; MLflow's
+    # URI is pinned to the demo's registry: the demo never trains into a workspace set in the shell
     os.environ[DATA_DIR_ENV] = str(layout.root)
     os.environ[TRACKING_URI_ENV] = layout.mlflow_tracking_uri
     report_dir = layout.reports_dir

@@ -4,10 +4,16 @@ serve``): command line and environment, both on loopback, both on the demo's dat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from core.layout import DATA_DIR_ENV, DataLayout
+from core.registry import TRACKING_URI_ENV
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.processes import ServiceSpec, free_port, python_module_argv
+from predmaint.settings_env import settings_env
+
+DRIFT_TAIL_INTERVAL_S: Final = 0.2
+"""The accelerated clock: the sidecar reads the log five times a (wall) second."""
 
 
 def _port(wanted: int, host: str) -> int:
@@ -16,16 +22,21 @@ def _port(wanted: int, host: str) -> int:
 
 def scoring_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
     """The facade: serves the registry's champion, polls the champion every ``model_poll_s``."""
+    from scoring.settings import ScoringSettings
+
     port = _port(config.scoring_port, config.host)
     env = {
         DATA_DIR_ENV: str(layout.root),
-        "SCORING_HOST": config.host,
-        "SCORING_PORT": str(port),
-        "SCORING_TRACKING_URI": layout.mlflow_tracking_uri,
-        "SCORING_POLL_INTERVAL_S": str(config.model_poll_s),
-        "SCORING_ONLINE_STORE": "sqlite",
-        "SCORING_INFERENCE_LOG_DIR": str(layout.inference_log_dir),
-        "SCORING_MODEL_CACHE_DIR": str(layout.root / "model-cache" / "scoring"),
+        **settings_env(
+            ScoringSettings,
+            host=config.host,
+            port=port,
+            tracking_uri=layout.mlflow_tracking_uri,
+            poll_interval_s=config.model_poll_s,
+            online_store="sqlite",
+            inference_log_dir=layout.inference_log_dir,
+            model_cache_dir=layout.root / "model-cache" / "scoring",
+        ),
     }
     argv = python_module_argv("predmaint", "serve", "--host", config.host, "--port", str(port))
     return ServiceSpec("scoring", argv, config.host, port, env)
@@ -54,24 +65,30 @@ def drift_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
 
     defaults = DriftSettings.model_fields
     port = _port(config.drift_port, config.host)
-    window = {}
-    if config.drift_window_rows != defaults["window_rows"].default:
-        window["DRIFT_WINDOW_ROWS"] = str(config.drift_window_rows)
-    if config.drift_window_hours != defaults["window_hours"].default:
-        window["DRIFT_WINDOW_HOURS"] = str(config.drift_window_hours)
+    window = {
+        name: value
+        for name, value in (
+            ("window_rows", config.drift_window_rows),
+            ("window_hours", config.drift_window_hours),
+        )
+        if value != defaults[name].default
+    }
     env = {
         DATA_DIR_ENV: str(layout.root),
-        "DRIFT_HOST": config.host,
-        "DRIFT_PORT": str(port),
-        "DRIFT_TRACKING_URI": layout.mlflow_tracking_uri,
-        "DRIFT_INFERENCE_LOG_DIR": str(layout.inference_log_dir),
-        **window,
-        "DRIFT_MACHINE_TYPES_PATH": str(write_machine_types(config, layout)),
-        "DRIFT_CHECK_INTERVAL_S": str(config.wall_seconds(config.drift_check_hours)),
-        "DRIFT_TAIL_INTERVAL_S": "0.2",
-        "DRIFT_POLL_INTERVAL_S": str(config.model_poll_s),
-        "MLFLOW_TRACKING_URI": layout.mlflow_tracking_uri,
-        "DRIFT_MODEL_CACHE_DIR": str(layout.root / "model-cache" / "drift"),
+        TRACKING_URI_ENV: layout.mlflow_tracking_uri,
+        **settings_env(
+            DriftSettings,
+            host=config.host,
+            port=port,
+            tracking_uri=layout.mlflow_tracking_uri,
+            inference_log_dir=layout.inference_log_dir,
+            **window,
+            machine_types_path=write_machine_types(config, layout),
+            check_interval_s=config.wall_seconds(config.drift_check_hours),
+            tail_interval_s=DRIFT_TAIL_INTERVAL_S,
+            poll_interval_s=config.model_poll_s,
+            model_cache_dir=layout.root / "model-cache" / "drift",
+        ),
     }
     argv = python_module_argv("predmaint", "drift", "serve", "--host", config.host, "--port", str(port))
     return ServiceSpec("drift", argv, config.host, port, env)

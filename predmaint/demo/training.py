@@ -79,7 +79,7 @@ def run_training(
     Raises :class:`PipelineFailed` naming the step and its log's tail when a step fails.
     """
     from aml.runner import PipelineError, StepFailed, run_pipeline
-    from aml.steps.step_io import DECISION_FILE, REGISTRATION_FILE, SUMMARY_FILE
+    from aml.steps.step_io import SUMMARY_FILE, StepError, read_decision, read_registration
 
     values = {
         "start": start.isoformat(),
@@ -101,23 +101,24 @@ def run_training(
     except PipelineError as exc:
         raise PipelineFailed(f"training pipeline: {exc}") from exc
     wall_s = time.monotonic() - began
-    registration = _read(result.output("register", "registration") / REGISTRATION_FILE)
-    decision = _read(result.output("evaluate", "decision") / DECISION_FILE)
+    try:
+        registration = read_registration(result.output("register", "registration"))
+        decision = read_decision(result.output("evaluate", "decision"))
+    except StepError as exc:
+        raise PipelineFailed(f"training pipeline run {result.run_id}: {exc}") from exc
     prepared = _read(result.output("prepare", "train_data") / SUMMARY_FILE)
-    version = registration.get("version")
-    promoted = bool(registration.get("promoted"))
-    cand = decision.get("candidate") or {}
-    gate = "; ".join(r for r in decision.get("reasons", []) if r.startswith(("pass", "FAIL")))
+    cand = decision.candidate
+    gate = "; ".join(r for r in decision.reasons if r.startswith(("pass", "FAIL")))
     summary = (
-        f"v{version}: {prepared.get('train_windows', '?')} training windows, "
+        f"v{registration.version}: {prepared.get('train_windows', '?')} training windows, "
         f"{prepared.get('eval_windows', '?')} held back; "
-        f"recall@24h {cand.get('recall_24h', float('nan')):.2f}, "
-        f"false alarms/machine-month {cand.get('false_alarms_per_machine_month', float('nan')):.2f}; "
-        f"{'promoted' if promoted else 'gate kept the champion'} ({gate}); {wall_s:.0f} s"
+        f"recall@24h {cand.recall_24h:.2f}, "
+        f"false alarms/machine-month {cand.false_alarms_per_machine_month:.2f}; "
+        f"{'promoted' if registration.promoted else 'gate kept the champion'} ({gate}); {wall_s:.0f} s"
     )
     return TrainingRun(
-        version=str(version) if version is not None else None,
-        promoted=promoted,
+        version=registration.version,
+        promoted=registration.promoted,
         summary=summary,
         started_sim=started_sim,
         range_start=start,
@@ -131,8 +132,8 @@ def run_training(
             "prepare": {
                 k: prepared.get(k) for k in ("train_windows", "eval_windows", "dropped", "drift_suspected")
             },
-            "gate": decision.get("reasons", []),
-            "registration": registration,
+            "gate": decision.reasons,
+            "registration": registration.model_dump(mode="json"),
         },
     )
 

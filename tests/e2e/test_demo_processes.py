@@ -12,12 +12,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from predmaint.demo.processes import ManagedProcess, ServiceError, ServiceSpec, free_port
+from tests.waiting import wait_until
 
 DRIVER = textwrap.dedent(
     """
@@ -77,10 +77,7 @@ def _interrupt_and_check(
         assert _alive(service_pid)
         driver.send_signal(sig)
         assert driver.wait(timeout=30) == 130
-        deadline = time.monotonic() + 5
-        while _alive(service_pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(service_pid), "the service outlived the interrupted demo"
+        wait_until(lambda: not _alive(service_pid), 5, "the service outlived the interrupted demo")
         # the port is free again: a second run can bind it
         rerun = ManagedProcess(
             ServiceSpec(

@@ -9,7 +9,6 @@ repository or the project's ``.venv``.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from predmaint.demo.processes import free_port
 from tools.imagecheck.build import Image
 
 RESULT_PREFIX = "IMAGECHECK-RESULT "
@@ -28,12 +28,6 @@ RESULT_PREFIX = "IMAGECHECK-RESULT "
 
 class EntrypointFailed(Exception):
     """An entrypoint did not start or a probe failed; the message holds the process's stderr."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_probe(

@@ -19,21 +19,29 @@ from core.bundle import Bundle
 from core.contract import MIN_READINGS_PER_WINDOW
 from tests.assets.images.conftest import with_model
 from tests.scoring_fixtures import normal_row, readings
+from tests.waiting import wait_until
 from tools.imagecheck.build import Image
 from tools.imagecheck.imports import missing_packages
 from tools.imagecheck.run import serve
 
 
 def _wait_ready(base: str, timeout_s: float = 90) -> dict[str, Any]:
-    """``/health/ready`` once it answers 200 and no dependency is still opening (or at the deadline)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    """``/health/ready`` once it answers 200 and no dependency is still opening."""
+
+    last: dict[str, Any] = {}
+
+    def ready() -> dict[str, Any] | None:
         response = httpx.get(f"{base}/health/ready", timeout=5)
-        body = response.json()
+        body: dict[str, Any] = response.json()
+        last.update(body, http_status=response.status_code)
         opening = any(isinstance(v, dict) and v.get("state") == "opening" for v in body.values())
-        if (response.status_code == 200 and not opening) or time.monotonic() > deadline:
-            return {**body, "http_status": response.status_code}
-        time.sleep(0.3)
+        return (
+            {**body, "http_status": response.status_code}
+            if response.status_code == 200 and not opening
+            else None
+        )
+
+    return wait_until(ready, timeout_s, lambda: f"{base} never became ready: {last}", interval=0.3)
 
 
 def _sha256(path: Path) -> str:

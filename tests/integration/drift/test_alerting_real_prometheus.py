@@ -20,6 +20,7 @@ from functions.retrain_trigger import RETRAIN_ALERT, TAG_ALERT_KEY, LocalRunBack
 from predmaint.demo.processes import ManagedProcess, free_port
 from predmaint.demo.prometheus import Binaries, prepare_stack
 from tests.prometheus_tools import ALERTMANAGER_NAMES, require_binary
+from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
 TIME_SCALE = 450.0
@@ -86,10 +87,12 @@ def test_prometheus_alert_reaches_the_local_trigger_through_alertmanager(
             for process in processes:
                 process.start()
                 process.wait_ready(20.0)
-            while time.monotonic() - started < DEADLINE_S and not any(
-                d.action == "started" for d in endpoint.decisions
-            ):
-                time.sleep(0.2)
+            wait_until(
+                lambda: any(d.action == "started" for d in endpoint.decisions),
+                DEADLINE_S,
+                lambda: "no run started; logs:\n" + "\n".join(p.log_tail(10) for p in processes),
+                interval=0.2,
+            )
             elapsed = time.monotonic() - started
             time.sleep(2.0)  # room for a wrongly routed faults alert or a second notification
             held = httpx.get(stack.alertmanager.base_url + "/api/v2/alerts", timeout=5).json()

@@ -25,6 +25,7 @@ from predmaint.demo.prometheus import PrometheusMissing
 from predmaint.demo.record import RunRecord
 from predmaint.demo.timeline import EventKind, Timeline
 from tests.prometheus_tools import ALERTMANAGER_NAMES, require_binary
+from tests.waiting import wait_until
 
 HOST = "127.0.0.1"
 DEADLINE_S = 45.0
@@ -76,11 +77,18 @@ def test_demo_alerting_with_real_prometheus_triggers_one_retrain(
                 time.sleep(1.0)
             assert not timeline.of(EventKind.alert) and alerting.status == "alert inactive (Prometheus)"
             detected.set(1)
-            started = time.monotonic()
-            while not timeline.of(EventKind.retrain_triggered) and time.monotonic() - started < DEADLINE_S:
-                sim += timedelta(hours=1)
-                alerting.observe(None, sim)
-                time.sleep(0.5)
+            hour = iter(range(1, 1_000_000))
+
+            def triggered() -> bool:  # the live loop's hours go on while Prometheus decides
+                alerting.observe(None, sim + timedelta(hours=next(hour)))
+                return bool(timeline.of(EventKind.retrain_triggered))
+
+            wait_until(
+                triggered,
+                DEADLINE_S,
+                lambda: "no retrain triggered: " + "; ".join(timeline.lines()),
+                interval=0.5,
+            )
             services.check_alive()
         finally:
             alerting.close()

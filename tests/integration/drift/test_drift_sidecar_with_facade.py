@@ -3,8 +3,6 @@ restart and retention lose nothing and count nothing twice; drifted inputs are d
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,6 +19,7 @@ from drift.settings import DriftSettings
 from scoring.inference_log import InferenceLogWriter
 from scoring.main import create_app as create_scoring_app
 from scoring.settings import ScoringSettings
+from tests.waiting import wait_until
 
 COLS = list(DRIFT_FEATURES)  # what the monitor compares (the absolute statistics)
 SEGMENT_BYTES = 4096  # a few rows per segment: every request rotates
@@ -71,9 +70,7 @@ def _post(client: TestClient, frame: pd.DataFrame, batch: int = 50) -> None:
 
 
 def _wait_written(writer: InferenceLogWriter, rows: int) -> None:
-    deadline = time.monotonic() + 20
-    while writer.written_records < rows and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: writer.written_records >= rows, 20, f"the log writer never wrote {rows} records")
     assert writer.written_records == rows
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,9 +26,11 @@ from core.layout import DataLayout
 from core.registry import POLL_HTTP_LIMITS, register_bundle, set_champion
 from drift.drift_service import create_app as create_sidecar
 from drift.settings import DriftSettings
+from predmaint.demo.processes import free_port
 from scoring.main import create_app as create_facade
 from scoring.settings import ScoringSettings
 from tests.scoring_fixtures import build_test_bundle
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +39,6 @@ WORKSPACE_URI = (
     "azureml://westus2.api.azureml.ms/mlflow/v1.0/subscriptions/00000000-0000-0000-0000-000000000000"
     "/resourceGroups/rg-predmaint/providers/Microsoft.MachineLearningServices/workspaces/mlw-predmaint"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +60,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bund
     """A real ``mlflow server`` (SQLite backend, proxied artifacts) on a loopback port, and a bundle
     (built while the server starts: both take seconds)."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
@@ -77,16 +72,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bund
     url = f"http://127.0.0.1:{port}"
     try:
         bundle = build_test_bundle(root / "bundle")
-        deadline = time.monotonic() + 180  # a loaded 2-core machine takes about a minute
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+
+        def up() -> bool:
+            assert proc.poll() is None, f"mlflow server exited: {(root / 'server.log').read_text()[-2000:]}"
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+
+        wait_until(  # a loaded 2-core machine takes about a minute
+            up,
+            180,
+            lambda: f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}",
+            interval=0.3,
+            ignore=(httpx.HTTPError,),
+        )
         yield url, bundle
     finally:
         proc.terminate()
@@ -95,13 +92,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Bund
 
 def _facade_ready(client: TestClient) -> tuple[int, dict[str, Any]]:
     """Wait for the watcher's first poll, then answer /health/ready."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    def polled() -> tuple[int, dict[str, Any]] | None:
         response = client.get("/health/ready")
-        body = response.json()
-        if body["model"]["source"]["state"] != "not_checked" or time.monotonic() > deadline:
-            return response.status_code, body
-        time.sleep(0.1)
+        body: dict[str, Any] = response.json()
+        return (response.status_code, body) if body["model"]["source"]["state"] != "not_checked" else None
+
+    return wait_until(polled, 60, "the facade never polled the registry", interval=0.1)
 
 
 def _facade(tmp_path: Path, uri: str) -> TestClient:
@@ -134,9 +131,9 @@ def test_no_champion_yet_then_champion_on_a_real_mlflow_server(
         assert any("no champion yet" in r for r in body["reasons"])
 
         set_champion(mlflow_server, version)
-        deadline = time.monotonic() + 60
-        while client.get("/health/ready").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(
+            lambda: client.get("/health/ready").status_code == 200, 60, "never ready after set_champion"
+        )
         body = client.get("/health/ready").json()
         assert body["ready"] is True and body["model"]["version"] == version
         assert body["model"]["source"]["state"] == "ok"
@@ -145,7 +142,7 @@ def test_no_champion_yet_then_champion_on_a_real_mlflow_server(
 
 
 def test_unreachable_registry_shows_its_reason_within_seconds_without_the_password(tmp_path: Path) -> None:
-    uri = f"http://predmaint:{SECRET}@127.0.0.1:{_free_port()}/?token={SECRET}"  # nothing listens
+    uri = f"http://predmaint:{SECRET}@127.0.0.1:{free_port()}/?token={SECRET}"  # nothing listens
     started = time.monotonic()
     with _facade(tmp_path, uri) as client:
         status, body = _facade_ready(client)

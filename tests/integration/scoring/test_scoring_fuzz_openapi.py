@@ -9,7 +9,6 @@ operations are driven with Hypothesis directly.)
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from core.bundle import Bundle
 from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
+from tests.waiting import wait_until
 
 EXAMPLES_PER_OPERATION_AND_MODE = 25
 
@@ -33,10 +33,12 @@ def test_no_input_makes_a_server_error(bundle: Bundle, layout: DataLayout, tmp_p
     )
     app = create_app(settings_, layout=layout)
     with TestClient(app) as client:  # runs the lifespan: model loaded, store opening
-        deadline = time.monotonic() + 120
-        while client.get("/health/ready").json()["online_store"]["state"] == "opening":
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        wait_until(
+            lambda: client.get("/health/ready").json()["online_store"]["state"] != "opening",
+            120,
+            "the online store is still opening",
+            interval=0.2,
+        )
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
         assert {f"{op.method.upper()} {op.path}" for op in operations} >= {"POST /predict", "POST /ingest"}

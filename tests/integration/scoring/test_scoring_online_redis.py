@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,15 +18,15 @@ from core.layout import DataLayout
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 from tests.scoring_fixtures import readings
+from tests.waiting import wait_until
 
 
-def _wait_store(client: TestClient, timeout_s: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        store = client.get("/health/ready").json()["online_store"]
-        if store["state"] != "opening" or time.monotonic() > deadline:
-            return store
-        time.sleep(0.1)
+def _wait_store(client: TestClient, timeout_s: float = 60.0) -> dict[str, Any]:
+    def opened() -> dict[str, Any] | None:
+        store: dict[str, Any] = client.get("/health/ready").json()["online_store"]
+        return store if store["state"] != "opening" else None
+
+    return wait_until(opened, timeout_s, "the online store is still opening", interval=0.1)
 
 
 @pytest.fixture(scope="module")

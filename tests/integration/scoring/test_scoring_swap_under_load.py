@@ -4,11 +4,9 @@ no failed request, and every answer comes from exactly one model version."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +15,13 @@ import httpx
 import pytest
 
 from core.bundle import Bundle
-from core.layout import DataLayout
+from core.layout import DATA_DIR_ENV, DataLayout
+from predmaint.demo.processes import free_port
+from predmaint.settings_env import settings_env
+from scoring.settings import ScoringSettings
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _register(uri: str, bundle: Bundle) -> str:
@@ -40,15 +36,18 @@ def _register(uri: str, bundle: Bundle) -> str:
 def served(bundle: Bundle, layout: DataLayout, tmp_path: Path) -> Iterator[tuple[str, str]]:
     uri = layout.mlflow_tracking_uri
     first = _register(uri, bundle)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
-        "PREDMAINT_DATA_DIR": str(layout.root),
-        "SCORING_TRACKING_URI": uri,
-        "SCORING_POLL_INTERVAL_S": "0.2",
-        "SCORING_ONLINE_STORE": "none",
-        "SCORING_INFERENCE_LOG_DIR": str(tmp_path / "log"),
-        "SCORING_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        DATA_DIR_ENV: str(layout.root),
+        **settings_env(
+            ScoringSettings,
+            tracking_uri=uri,
+            poll_interval_s=0.2,
+            online_store="none",
+            inference_log_dir=tmp_path / "log",
+            model_cache_dir=tmp_path / "cache",
+        ),
     }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "scoring.main:create_app"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
@@ -56,18 +55,13 @@ def served(bundle: Bundle, layout: DataLayout, tmp_path: Path) -> Iterator[tuple
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert proc.poll() is None, log_path.read_text()
+        return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200
+
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server never became ready"
-            time.sleep(0.2)
-        print(f"server ready after {90 - (deadline - time.monotonic()):.1f} s")
+        wait_until(ready, 90, "server never became ready", interval=0.2, ignore=(httpx.TransportError,))
         yield base, first
     finally:
         proc.terminate()
@@ -111,15 +105,15 @@ def test_champion_swap_under_load_fails_nothing_and_mixes_nothing(
     threads = [threading.Thread(target=load, args=(slot,)) for slot in results]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    wait_until(lambda: all(len(slot) >= 5 for slot in results), 30, "the clients never got answers")
     second = _register(layout.mlflow_tracking_uri, v2)
     thresholds[second] = v2.meta.threshold
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if httpx.get(f"{base}/model").json()["version"] == second:
-            break
-        time.sleep(0.1)
-    time.sleep(1.0)  # keep the load on for a while after the swap
+    wait_until(lambda: httpx.get(f"{base}/model").json()["version"] == second, 30, "the facade never swapped")
+
+    def after_swap() -> bool:  # keep the load on until every client has seen the new version a while
+        return all(sum(a[1] == second for a in slot) >= 5 for slot in results)
+
+    wait_until(after_swap, 30, "not every client was answered by the new version")
     stop.set()
     for t in threads:
         t.join(10)

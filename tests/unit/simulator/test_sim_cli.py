@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,14 +11,9 @@ from typer.testing import CliRunner
 from core.layout import DataLayout
 from predmaint.cli import app
 from predmaint.cmd_simulate import HISTORY_FILE
+from predmaint.demo.processes import free_port
 
 runner = CliRunner()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_simulate_writes_readings_labels_and_hourly_features(tmp_path: Path) -> None:
@@ -151,7 +145,7 @@ def test_stream_to_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> Non
         ["simulate", "--machines", "2", "--history-days", "1", "--no-ingest", "--data-dir", str(tmp_path)],
     )
     assert made.exit_code == 0, made.output
-    url = f"http://127.0.0.1:{_free_port()}/ingest"
+    url = f"http://127.0.0.1:{free_port()}/ingest"
     result = runner.invoke(
         app,
         [
@@ -188,7 +182,7 @@ def test_a_stream_ahead_of_the_wall_clock_says_so(tmp_path: Path) -> None:
         ],
     )
     assert made.exit_code == 0, made.output
-    url = f"http://127.0.0.1:{_free_port()}/ingest"
+    url = f"http://127.0.0.1:{free_port()}/ingest"
     args = ["simulate", "stream", "--url", url, "--data-dir", str(tmp_path), "--speedup", "3600"]
     result = runner.invoke(app, [*args, "--minutes", "0.05", "--no-realtime"])
     assert "ahead of the wall clock" in " ".join(result.output.split())
