@@ -37,6 +37,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from core.errors import PredMaintError
 from core.layout import DataLayout
 
 RUN_FILE: Final = "run.json"
@@ -46,8 +47,10 @@ _DATASTORE: Final = re.compile(r"^azureml://datastores/(?P<store>[^/]+)/paths/?(
 _PATH_TYPES: Final = ("uri_folder", "uri_file", "mltable", "custom_model", "mlflow_model")
 
 
-class PipelineError(Exception):
+class PipelineError(PredMaintError):
     """Base of the runner's errors; the CLI prints the message without a stack trace."""
+
+    code = "pipeline_error"
 
 
 class PipelineSpecError(PipelineError):

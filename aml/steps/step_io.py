@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from core.bundle import EXPERIMENT_NAME
+from core.errors import PredMaintError
 from core.layout import DataLayout
 from core.registry import ensure_experiment, resolve_tracking_uri
 
@@ -27,8 +28,10 @@ AML_RUN_ENV: Final = "MLFLOW_RUN_ID"
 """Set by AzureML inside a job: the step then logs into the job's own run."""
 
 
-class StepError(Exception):
+class StepError(PredMaintError):
     """A step cannot do its work with the inputs it was given (printed without a stack trace)."""
+
+    code = "step_error"
 
 
 def write_json(path: Path, data: Any) -> Path:
