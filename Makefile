@@ -56,7 +56,7 @@ test-fast: setup ## unit tests only
 lint: setup ## ruff and mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy core features simulator aml scoring drift functions predmaint
+	$(RUN) mypy core features simulator aml service scoring drift functions predmaint
 
 bench: setup ## run every benchmark side by side and print the figures for the README
 	$(RUN) python -m bench

@@ -484,7 +484,7 @@ def run() -> list[Table]:
                 import httpx
 
                 deadline = time.monotonic() + 120
-                while not httpx.get(peer["ready"]).json()["online_store"]["reachable"]:
+                while not httpx.get(peer["ready"]).json()["checks"]["online_store"]["ok"]:
                     if time.monotonic() > deadline:
                         raise RuntimeError("facade's online store never became reachable")
                     time.sleep(0.25)

@@ -22,7 +22,7 @@ from tests.scoring_fixtures import readings
 def _wait_store(client: TestClient, timeout_s: float = 60.0) -> dict:
     deadline = time.monotonic() + timeout_s
     while True:
-        store = client.get("/health/ready").json()["online_store"]
+        store = client.get("/health/ready").json()["checks"]["online_store"]
         if store["state"] != "opening" or time.monotonic() > deadline:
             return store
         time.sleep(0.1)
@@ -123,8 +123,9 @@ def test_unreachable_store_fails_machine_id_only(bundle: Bundle, layout: DataLay
         assert time.perf_counter() - started < 1.0  # later requests fail fast (no client retries)
         ready = c.get("/health/ready")
         assert ready.status_code == 200  # inline scoring works, so the pod stays in rotation
-        assert ready.json()["online_store"]["reachable"] is False
-        assert ready.json()["online_store"]["reason"]
+        store_check = ready.json()["checks"]["online_store"]
+        assert ready.json()["status"] == "degraded" and store_check["ok"] is False
+        assert store_check["reason"]
         ingest = c.post("/ingest", json={"readings": readings("m-1", datetime.now(UTC), 1)})
         assert ingest.status_code == 503
     assert store["kind"] == "redis"
