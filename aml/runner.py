@@ -56,6 +56,9 @@ class PipelineError(PredMaintError):
 class PipelineSpecError(PipelineError):
     """The pipeline or a component is invalid: schema or wiring. ``problems`` lists each one."""
 
+    status = 422
+    code = "invalid_pipeline"
+
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.path = path
         self.problems = problems
@@ -64,6 +67,8 @@ class PipelineSpecError(PipelineError):
 
 class StepFailed(PipelineError):
     """A node's command exited non-zero."""
+
+    code = "step_failed"
 
     def __init__(self, step: str, returncode: int, log_path: Path, tail: str, run_dir: Path) -> None:
         self.step = step

@@ -277,11 +277,11 @@ def test_azure_monitor_is_configured_only_with_a_connection_string_mock_azure(
 ) -> None:
     import azure.monitor.opentelemetry as azmon
 
-    import scoring.main as main
+    import service.telemetry as telemetry
 
     calls: list[dict] = []
     monkeypatch.setattr(azmon, "configure_azure_monitor", lambda **kw: calls.append(kw))
-    monkeypatch.setattr(main, "_otel_configured", False)
+    monkeypatch.setattr(telemetry, "_configured", False)
     monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
     create_app(settings, layout=layout)
     assert calls == []
@@ -289,6 +289,7 @@ def test_azure_monitor_is_configured_only_with_a_connection_string_mock_azure(
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", conn)
     with_otel = ScoringSettings(model_path=settings.model_path, online_store="none", log_enabled=False)
     create_app(with_otel, layout=layout)
+    create_app(with_otel, layout=layout)  # once per process
     assert len(calls) == 1 and calls[0]["connection_string"] == conn
 
 
