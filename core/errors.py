@@ -75,7 +75,9 @@ class Unauthorized(PredMaintError):
     status = 401
     code = "unauthorized"
 
-    def __init__(self, message: str = "missing or wrong API key (x-api-key or Authorization: Bearer)") -> None:
+    def __init__(
+        self, message: str = "missing or wrong API key (x-api-key or Authorization: Bearer)"
+    ) -> None:
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -34,7 +34,9 @@ def frame(rows: list[Row], field: str, settings: DriftSettings) -> pd.DataFrame:
     import pandas as pd
 
     if len(rows) > settings.max_request_rows:
-        raise InvalidInput.one(field, "too_long", f"at most {settings.max_request_rows} rows, got {len(rows)}")
+        raise InvalidInput.one(
+            field, "too_long", f"at most {settings.max_request_rows} rows, got {len(rows)}"
+        )
     data = pd.DataFrame.from_records(rows).astype("float64") if rows else pd.DataFrame()
     if data.shape[1] > settings.max_request_columns:
         raise InvalidInput.one(

@@ -60,7 +60,7 @@ def _answer(check: DriftCheck) -> Response:
 
 
 def build_monitor(
-    settings: DriftSettings, layout: DataLayout, source: ReferenceSource | None = None
+    settings: DriftSettings, layout: DataLayout, source: BundleSource | None = None
 ) -> DriftMonitor:
     window = SlidingWindow(settings.window_rows, settings.window_seconds)
     tailer = LogTailer(

@@ -100,7 +100,9 @@ def get_trigger() -> RetrainTrigger:
 
 
 def _json(body: object, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json", headers=headers)
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/json", headers=headers
+    )
 
 
 def _error(exc: PredMaintError) -> func.HttpResponse:

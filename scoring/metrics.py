@@ -1,7 +1,8 @@
 """Prometheus metrics of the facade, on an injected ``CollectorRegistry``.
 
-Counters and the latency histogram (``service.metrics.HttpMetrics``) are updated on the request path; values that exist elsewhere
-(inference log backlog and drops, the serving model) are read at scrape time by a custom collector.
+Counters and the latency histogram (``service.metrics.HttpMetrics``) are updated on the request
+path; values that exist elsewhere (inference log backlog and drops, the serving model) are read at
+scrape time by a custom collector.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from service.metrics import HttpMetrics
 if TYPE_CHECKING:
     from scoring.core import Scorer
     from scoring.inference_log import InferenceLogWriter
+
 
 class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:

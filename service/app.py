@@ -11,7 +11,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry
 
 from service.auth import ApiKey
 from service.edge import ApiKeyMiddleware, BodyLimitMiddleware, JsonOnlyMiddleware, TimingMiddleware

@@ -51,7 +51,7 @@ class _Pairs(list[tuple[str, Any]]):
 def _first_duplicate(node: Any, path: tuple[str, ...] = ()) -> tuple[list[str], str]:
     if isinstance(node, _Pairs):
         seen: set[str] = set()
-        for key, value in node:
+        for key, _ in node:
             if key in seen:
                 return list(path), key
             seen.add(key)

@@ -64,7 +64,9 @@ def metrics_router(registry: CollectorRegistry, *, in_threadpool: bool = False) 
 
     @router.get(METRICS_PATH, summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
-        text = await run_in_threadpool(generate_latest, registry) if in_threadpool else generate_latest(registry)
+        text = (
+            await run_in_threadpool(generate_latest, registry) if in_threadpool else generate_latest(registry)
+        )
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -77,7 +77,9 @@ class ServiceSettings(BaseModel):
     def resolved_tracking_uri(self, layout: DataLayout | None = None) -> str:
         from core.registry import resolve_tracking_uri
 
-        return self.tracking_uri or resolve_tracking_uri((layout or DataLayout.from_env()).mlflow_tracking_uri)
+        return self.tracking_uri or resolve_tracking_uri(
+            (layout or DataLayout.from_env()).mlflow_tracking_uri
+        )
 
     def resolved_cache_dir(self) -> Path:
         return self.model_cache_dir or Path(tempfile.gettempdir()) / self.cache_dir_name

@@ -21,6 +21,8 @@ def configure_telemetry(connection_string: SecretStr | None, logger_name: str) -
             return False
         from azure.monitor.opentelemetry import configure_azure_monitor
 
-        configure_azure_monitor(connection_string=connection_string.get_secret_value(), logger_name=logger_name)
+        configure_azure_monitor(
+            connection_string=connection_string.get_secret_value(), logger_name=logger_name
+        )
         _configured = True
         return True

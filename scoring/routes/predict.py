@@ -74,4 +74,6 @@ async def predict(request: Request) -> Response:
         return json_response(
             {"model_version": scored.model_version, "threshold": scored.threshold, "predictions": predictions}
         )
-    return json_response({**predictions[0], "model_version": scored.model_version, "threshold": scored.threshold})
+    return json_response(
+        {**predictions[0], "model_version": scored.model_version, "threshold": scored.threshold}
+    )

@@ -116,7 +116,7 @@ def test_prometheus_alert_reaches_the_local_trigger_through_alertmanager(
 
 
 def test_local_trigger_endpoint_over_http(tmp_path: Path) -> None:
-    """The endpoint Alertmanager calls: decisions, 422 naming the field, 404 elsewhere (the one error body)."""
+    """The endpoint Alertmanager calls: decisions, 422 naming the field, 404 elsewhere (one error body)."""
     runner = RecordingRunner()
     backend = LocalRunBackend(tmp_path / "runs", Path("aml/pipelines/train.yml"), runner=runner)
     alert = {

@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from core.bundle import Bundle
 from core.contract import MAX_BODY_BYTES
@@ -42,15 +43,22 @@ CHUNK = 16 * 1024
 
 def _facade(bundle: Bundle, tmp_path: Path, key: str | None = KEY) -> FastAPI:
     settings = ScoringSettings(
-        model_path=bundle.directory, online_store="none", log_enabled=False, api_key=key
-    )  # type: ignore[arg-type]
+        model_path=bundle.directory,
+        online_store="none",
+        log_enabled=False,
+        api_key=SecretStr(key) if key else None,
+    )
     return create_facade(settings, layout=DataLayout(tmp_path / "facade"), registry=CollectorRegistry())
 
 
 def _sidecar(model_path: Path, tmp_path: Path, key: str | None = KEY) -> FastAPI:
     settings = DriftSettings(
-        model_path=model_path, background=False, engine="scipy", max_body_bytes=SIDECAR_MAX_BODY, api_key=key
-    )  # type: ignore[arg-type]
+        model_path=model_path,
+        background=False,
+        engine="scipy",
+        max_body_bytes=SIDECAR_MAX_BODY,
+        api_key=SecretStr(key) if key else None,
+    )
     return create_sidecar(settings, layout=DataLayout(tmp_path / "sidecar"), registry=CollectorRegistry())
 
 
@@ -75,18 +83,15 @@ def _shape(response: httpx.Response) -> tuple[int, str]:
 
 
 def test_same_fault_same_answer_in_both_services(clients: dict[str, tuple[TestClient, str]]) -> None:
+    json_type = {"content-type": "application/json"}
     faults = {
-        "not json": ({"content": b"{oops", "headers": {"content-type": "application/json"}}, 422, "invalid_input"),
-        "form post": ({"content": b"a=1", "headers": {"content-type": "text/plain"}}, 415, "unsupported_media_type"),
-        "duplicate key": (
-            {"content": b'{"current": [], "current": [{"a": 1}]}', "headers": {"content-type": "application/json"}},
-            422,
-            "invalid_input",
-        ),
-        "too large": ({"content": b" " * (MAX_BODY_BYTES + 1), "headers": {"content-type": "application/json"}}, 413, "body_too_large"),
-    }  # fmt: skip
-    for name, (request, status, code) in faults.items():
-        answers = _same_fault(clients, **request)
+        "not json": (b"{oops", json_type, 422, "invalid_input"),
+        "form post": (b"a=1", {"content-type": "text/plain"}, 415, "unsupported_media_type"),
+        "duplicate key": (b'{"current": [], "current": [{"a": 1}]}', json_type, 422, "invalid_input"),
+        "too large": (b" " * (MAX_BODY_BYTES + 1), json_type, 413, "body_too_large"),
+    }
+    for name, (content, headers, status, code) in faults.items():
+        answers = _same_fault(clients, content=content, headers=headers)
         assert [_shape(r) for r in answers] == [(status, code)] * 2, name
     for client, _ in clients.values():
         assert _shape(client.get("/no/such/route")) == (404, "not_found")
@@ -227,7 +232,7 @@ def test_client_disconnect_is_counted_not_logged_as_a_crash(
         with socket.create_connection(address, timeout=10) as conn:
             conn.sendall(
                 b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
-                b"content-length: 1000\r\n\r\n{\"features\": "
+                b'content-length: 1000\r\n\r\n{"features": '
             )
         deadline = time.monotonic() + 20
         labels = {"code": "client_disconnected"}

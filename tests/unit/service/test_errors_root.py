@@ -75,7 +75,9 @@ def test_the_body_always_has_error_message_and_detail() -> None:
 def test_invalid_input_names_the_first_field_and_lists_all() -> None:
     error = InvalidInput.one("current.0.a", "finite_number", "must be finite")
     assert error.status == 422 and error.message == "current.0.a: must be finite (finite_number)"
-    assert error.body()["detail"] == [{"field": "current.0.a", "rule": "finite_number", "message": "must be finite"}]
+    assert error.body()["detail"] == [
+        {"field": "current.0.a", "rule": "finite_number", "message": "must be finite"}
+    ]
 
 
 def test_the_merged_errors_are_one_class_each() -> None:
@@ -125,7 +127,12 @@ def test_readiness_hides_reasons_and_private_facts_from_untrusted_callers() -> N
     assert readiness_status(checks) == "degraded"
     shown = report("scoring", "degraded", checks, trusted=False)
     assert "redis.internal" not in str(shown)
-    assert shown["checks"]["online_store"] == {"ok": False, "required": False, "state": "unreachable", "reason": None}
+    assert shown["checks"]["online_store"] == {
+        "ok": False,
+        "required": False,
+        "state": "unreachable",
+        "reason": None,
+    }
     trusted = report("scoring", "degraded", checks, trusted=True)["checks"]["online_store"]
     assert "refused" in trusted["reason"] and trusted["url"] == "redis.internal:6380"
     assert readiness_status([Check("model", ok=False, state="no_champion")]) == "not_ready"
