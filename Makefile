@@ -59,7 +59,7 @@ lint: setup mypy ## ruff and mypy
 
 # The packages are checked strictly (pyproject's [tool.mypy]); tests, benchmarks and the repo's own
 # tools are type-checked too, with the test-only relaxations in pyproject's overrides.
-MYPY_PACKAGES := core features simulator aml scoring drift functions predmaint
+MYPY_PACKAGES := core features simulator aml service scoring drift functions predmaint
 mypy: setup ## type-check the packages (strict), the tests, benchmarks and tools
 	$(RUN) mypy $(MYPY_PACKAGES)
 	$(RUN) mypy --explicit-package-bases tests bench tools infra/checks

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Final, Literal
 import numpy as np
 import pandas as pd
 
+from core.errors import PredMaintError
+
 if TYPE_CHECKING:
     from sklearn.ensemble import IsolationForest
 
@@ -36,8 +38,11 @@ DEFAULT_THRESHOLD_QUANTILE: Final = 0.995
 DEFAULT_N_ESTIMATORS: Final = 100
 
 
-class DetectorError(ValueError):
+class DetectorError(PredMaintError, ValueError):
     """The detector cannot be fitted or applied to this frame (no numeric columns, too few rows)."""
+
+    status = 422
+    code = "detector_error"
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import PredMaintError
 
-class PipelineError(Exception):
+
+class PipelineError(PredMaintError):
     """Base of the runner's errors; the CLI prints the message without a stack trace."""
+
+    code = "pipeline_error"
 
 
 class PipelineSpecError(PipelineError):
     """The pipeline or a component is invalid: schema or wiring. ``problems`` lists each one."""
+
+    status = 422
+    code = "invalid_pipeline"
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         self.path = path
@@ -20,6 +27,8 @@ class PipelineSpecError(PipelineError):
 
 class StepFailed(PipelineError):
     """A node's command exited non-zero."""
+
+    code = "step_failed"
 
     def __init__(self, step: str, returncode: int, log_path: Path, tail: str, run_dir: Path) -> None:
         self.step = step

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from aml.detector import Detector, DetectorConfig, numeric_columns
+from core.errors import PredMaintError
 
 TRAIN_ROWS: Final = 400
 LABEL: Final = "anomaly"
@@ -53,8 +54,11 @@ SKAB_CONFIG: Final = DetectorConfig(
 SKAB_ALERT_K: Final = 3
 
 
-class SkabError(ValueError):
+class SkabError(PredMaintError, ValueError):
     """A file is not a labelled SKAB CSV, or the folder holds none."""
+
+    status = 422
+    code = "invalid_skab_data"
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aml.runner import PipelineSpecError, load_pipeline, tags_as_inputs
+from core.errors import PredMaintError
 
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
 _PATH_TYPES = ("uri_folder", "uri_file", "mltable", "custom_model", "mlflow_model")
 
 
-class SubmitError(Exception):
+class SubmitError(PredMaintError):
     """The job could not be built or AzureML refused it."""
+
+    code = "submit_error"
 
 
 class AzureMLSettings(BaseSettings):

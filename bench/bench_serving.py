@@ -75,7 +75,7 @@ def _wait_online_store(ready_url: str) -> None:
     import httpx
 
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while not httpx.get(ready_url).json()["online_store"]["reachable"]:
+    while not httpx.get(ready_url).json()["checks"]["online_store"]["ok"]:
         if time.monotonic() > deadline:
             raise RuntimeError("facade's online store never became reachable")
         time.sleep(0.25)

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import PredMaintError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -108,8 +110,10 @@ class Bundle:
         return pd.read_parquet(self.reference_path, columns=self.meta.features)
 
 
-class BundleError(Exception):
+class BundleError(PredMaintError):
     """A bundle directory is missing a file or its metadata is invalid."""
+
+    code = "invalid_bundle"
 
 
 def frame_hash(frame: pd.DataFrame) -> str:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from urllib.parse import unquote, urlparse
 
 from core.bundle import CHAMPION_TAG, EXPERIMENT_NAME, REGISTERED_MODEL_NAME, Bundle, load_bundle
+from core.errors import PredMaintError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -55,10 +56,12 @@ _MISSING_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"})
 _REASON_MAX_CHARS = 300
 
 
-class RegistryError(Exception):
+class RegistryError(PredMaintError):
     """The registry cannot answer. ``kind`` says why, for readiness; ``str()`` is safe to show
     (credentials and query strings are removed from any URL in it)."""
 
+    status = 503
+    code = "registry_error"
     kind: ClassVar[str] = "error"
 
     def __init__(self, message: str) -> None:
@@ -68,6 +71,7 @@ class RegistryError(Exception):
 class RegistryUnreachable(RegistryError):
     """The registry did not answer: network error, timeout, or a server error. May heal by itself."""
 
+    code = "registry_unreachable"
     kind = "unreachable"
 
 
@@ -75,6 +79,7 @@ class RegistryMisconfigured(RegistryError):
     """The tracking URI cannot work from this process: a scheme no installed plugin serves, not a
     workspace URI, no credential that gets a token, or one the registry refuses. Waiting won't help."""
 
+    code = "registry_misconfigured"
     kind = "misconfigured"
 
 

@@ -1,40 +1,20 @@
-"""Domain errors of the drift sidecar; each knows the HTTP status the edge answers with."""
+"""Domain errors of the drift sidecar, under the project's one root (``core.errors``). Bad input is
+the shared ``core.errors.InvalidInput`` (422 ``invalid_input``), a too large body the shared
+``BodyTooLarge``; these are the sidecar's own."""
 
 from __future__ import annotations
 
-from core.contract import FieldError
+from core.errors import PredMaintError
 
 
-class DriftError(Exception):
-    status_code: int = 500
-    code: str = "drift_error"
+class DriftError(PredMaintError):
+    """Base of the sidecar's own errors."""
 
-
-class InvalidDriftRequest(DriftError):
-    """A ``POST /drift`` body broke a rule; ``errors`` name the field and the rule."""
-
-    status_code = 422
-    code = "invalid_request"
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e.field}: {e.rule}: {e.message}" for e in errors))
-
-
-class NoReference(DriftError):
-    """No serving reference is loaded (no champion yet, or its bundle could not be read)."""
-
-    status_code = 503
-    code = "no_reference"
+    code = "drift_error"
 
 
 class NoReport(DriftError):
     """No check has produced an Evidently report yet (none ran, or none reached a verdict)."""
 
-    status_code = 404
+    status = 404
     code = "no_report"
-
-
-class BodyTooLarge(DriftError):
-    status_code = 413
-    code = "body_too_large"

@@ -10,20 +10,19 @@ Reference source, in order of precedence:
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Final, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.bundle import REGISTERED_MODEL_NAME
 from core.inference_log import DEFAULT_SEGMENT_BYTES
 from core.layout import DataLayout
 from drift.calibration import DEFAULT_DRAWS, DEFAULT_FALSE_ALARM_PROBABILITY
 from drift.detector import DEFAULT_MIN_ROWS, DriftConfig, Engine
 from drift.fleet import DEFAULT_FLEET_SHARE, DEFAULT_MACHINE_ALERT_SHARE
 from drift.sequential import DEFAULT_K, DEFAULT_N
+from service.settings import ServiceSettings
 
 SIDECAR_THRESHOLD: Final = 0.2
 SIDECAR_DRIFT_SHARE: Final = 0.25
@@ -35,24 +34,20 @@ temperature cycle weighs the same in the window as in a reference trained on who
 machines x 24 for another fleet size."""
 
 
-class DriftSettings(BaseSettings):
-    """Everything the sidecar needs to know about its environment. Built once, passed to ``create_app``."""
+class DriftSettings(ServiceSettings, BaseSettings):
+    """Everything the sidecar needs to know about its environment. Built once, passed to ``create_app``.
+    The model source, API key (``DRIFT_API_KEY``), host and telemetry fields come from
+    ``service.settings``."""
+
+    cache_dir_name = "predmaint-drift-models"
 
     model_config = SettingsConfigDict(
         env_prefix="DRIFT_", extra="ignore", protected_namespaces=(), frozen=True, populate_by_name=True
     )
 
-    # --- reference ---------------------------------------------------------------------------------
-    model_path: Path | None = None
-    """A bundle directory whose reference sample is used; when set, the registry is not consulted."""
-    tracking_uri: str | None = None
-    """MLflow registry of the champion; default ``MLFLOW_TRACKING_URI``, else the data directory's."""
-    model_name: str = REGISTERED_MODEL_NAME
-    """Registered model whose champion is served (and whose reference is compared)."""
+    # --- reference (model_path, tracking_uri, model_name, model_cache_dir: ServiceSettings) -------
     poll_interval_s: float = Field(default=30.0, gt=0, le=86_400)
     """Seconds between two reads of the champion."""
-    model_cache_dir: Path | None = None
-    """Where registry versions are downloaded; default ``<tmp>/predmaint-drift-models``."""
 
     # --- log and window ----------------------------------------------------------------------------
     inference_log_dir: Path | None = None
@@ -116,18 +111,9 @@ class DriftSettings(BaseSettings):
     background: bool = True
     """Run the tail/check/poll loop in a background thread (tests switch it off and drive it)."""
 
-    # --- edge --------------------------------------------------------------------------------------
-    host: str = "127.0.0.1"
-    """``predmaint drift serve`` bind address."""
+    # --- edge (api_key, host, applicationinsights_connection_string: ServiceSettings) ------------
     port: int = Field(default=8001, ge=1, le=65535)
     """``predmaint drift serve`` port."""
-    applicationinsights_connection_string: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices(
-            "APPLICATIONINSIGHTS_CONNECTION_STRING", "applicationinsights_connection_string"
-        ),
-    )
-    """Standard Azure Monitor variable (no prefix): OpenTelemetry export is on only when it is set."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -150,18 +136,8 @@ class DriftSettings(BaseSettings):
             threshold=self.threshold, drift_share=self.drift_share, min_rows=self.min_rows, engine=self.engine
         )
 
-    def resolved_tracking_uri(self, layout: DataLayout | None = None) -> str:
-        from core.registry import resolve_tracking_uri
-
-        return self.tracking_uri or resolve_tracking_uri(
-            (layout or DataLayout.from_env()).mlflow_tracking_uri
-        )
-
     def resolved_log_dir(self, layout: DataLayout | None = None) -> Path:
         return self.inference_log_dir or (layout or DataLayout.from_env()).inference_log_dir
 
     def resolved_state_path(self, layout: DataLayout | None = None) -> Path:
         return self.state_path or (layout or DataLayout.from_env()).root / "drift" / "tailer-state.json"
-
-    def resolved_cache_dir(self) -> Path:
-        return self.model_cache_dir or Path(tempfile.gettempdir()) / "predmaint-drift-models"

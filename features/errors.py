@@ -1,18 +1,29 @@
-"""Domain errors of the features slice. Each knows the HTTP status an edge should answer with;
-the edge (the facade's exception handler, the CLI) turns them into responses or messages."""
+"""Domain errors of the features slice, under the project's one root (``core.errors``): each knows
+its HTTP status and code; the edge (the facade's handler, the CLI) turns them into answers or
+messages. ``hint`` says what to run to fix it (the CLI prints it; HTTP answers carry it in
+``detail``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.contract import FEATURE_VIEW
+from core.errors import INVALID_INPUT, PredMaintError, ServiceUnavailable
 
 
-class FeaturesError(Exception):
+class FeaturesError(PredMaintError):
     """Base of every error raised by ``features``."""
 
-    status_code: int = 500
+    code = "features_error"
     hint: str | None = None
+
+    def __init__(self, message: str, detail: Any = None, *, hint: str | None = None) -> None:
+        hint = hint if hint is not None else type(self).hint
+        if detail is None and hint is not None:
+            detail = {"hint": hint}
+        super().__init__(message, detail)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -32,17 +43,25 @@ class FrameError:
 class InvalidReadings(FeaturesError):
     """Readings broke the data contract. ``errors`` names every column and rule that failed."""
 
-    status_code = 422
+    status = 422
+    code = INVALID_INPUT
 
     def __init__(self, errors: list[FrameError]) -> None:
         self.errors = errors
-        super().__init__("invalid readings: " + "; ".join(str(e) for e in errors))
+        super().__init__(
+            "invalid readings: " + "; ".join(str(e) for e in errors),
+            [
+                {"field": e.column, "rule": e.rule, "message": e.message, "rows": [str(r) for r in e.rows]}
+                for e in errors
+            ],
+        )
 
 
 class NoOfflineData(FeaturesError):
     """The offline store holds no window features yet."""
 
-    status_code = 409
+    status = 409
+    code = "no_offline_data"
     hint = "run `predmaint simulate` first (it writes history and ingests it)"
 
     def __init__(self, where: str) -> None:
@@ -53,7 +72,8 @@ class NoOfflineData(FeaturesError):
 class StoreNotApplied(FeaturesError):
     """The Feast registry does not know the feature view yet."""
 
-    status_code = 409
+    status = 409
+    code = "store_not_applied"
     hint = "run `predmaint features apply` first"
 
     def __init__(self, registry: str) -> None:
@@ -61,11 +81,18 @@ class StoreNotApplied(FeaturesError):
         super().__init__(f"the feature registry at {registry} has no {FEATURE_VIEW} yet")
 
 
-class OnlineStoreUnavailable(FeaturesError):
-    """The online store (Redis) could not be reached."""
+class OnlineStoreUnavailable(FeaturesError, ServiceUnavailable):
+    """The online store cannot serve now (unreachable, still opening, none configured): 503 with
+    ``Retry-After``; inline scoring does not need it. The one class for the features slice and the
+    facade."""
 
-    status_code = 503
+    status = 503
+    code = "online_store_unavailable"
 
-    def __init__(self, detail: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, detail: Any = None, *, hint: str | None = None) -> None:
+        ServiceUnavailable.__init__(self, message, detail)
         self.hint = hint
-        super().__init__(f"online store unavailable: {detail}")
+        if hint is not None and isinstance(self.detail, dict):
+            self.detail.setdefault("hint", hint)
+        elif hint is not None and self.detail is None:
+            self.detail = {"hint": hint}

@@ -405,7 +405,7 @@ def _translate_error(store: FeatureStore, exc: Exception) -> None:
     if isinstance(exc, FeatureViewNotFoundException):
         raise StoreNotApplied(str(store.config.registry.path)) from exc
     if isinstance(exc, redis.exceptions.ConnectionError):
-        raise OnlineStoreUnavailable(str(exc), START_REDIS_HINT) from exc
+        raise OnlineStoreUnavailable(f"online store unavailable: {exc}", hint=START_REDIS_HINT) from exc
     if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
         raise StoreNotApplied(str(store.config.registry.path)) from exc
 

@@ -1,8 +1,9 @@
 """Azure Functions app (Python v2 programming model): the retrain trigger's edge in Azure.
 
 - ``POST /api/retrain`` (function key): the Azure Monitor action group's webhook, common alert schema.
-  200 with the decision (started or skipped, and why); 400 naming what is malformed; 503 when the run
-  list cannot be read.
+  200 with the decision (started or skipped, and why); otherwise the one error body of
+  ``core.errors``: 422 ``invalid_input`` naming what is malformed, 503 ``run_backend_unavailable``
+  when the run list cannot be read, 500 ``misconfigured`` when app settings are missing.
 - timer ``retrain_check`` (``%RETRAIN_TIMER_SCHEDULE%``, an app setting in NCRONTAB form): reads the
   drift sidecar's latest verdict (``RETRAIN_DRIFT_URL``) and feeds it to the same core, so a lost
   alert still leads to one retrain; the cooldown and the running-run check keep it to one.
@@ -24,20 +25,16 @@ from pathlib import Path
 from typing import Final, Literal
 
 import azure.functions as func
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import aml
-from functions.retrain_trigger import (
-    DEFAULT_COOLDOWN,
-    AzureMLRunBackend,
-    LocalRunBackend,
-    MalformedSignal,
-    RetrainTrigger,
-    RunBackend,
-    TriggerError,
-    parse_verdict,
-)
+from core.errors import InvalidInput, Misconfigured, PredMaintError
+from functions.azureml_runs import AzureMLRunBackend
+from functions.errors import MalformedSignal
+from functions.local_runs import LocalRunBackend
+from functions.retrain_trigger import DEFAULT_COOLDOWN, RetrainTrigger, RunBackend
+from functions.signals import parse_verdict
 
 log = logging.getLogger("predmaint.functions")
 
@@ -59,6 +56,8 @@ class TriggerSettings(BaseSettings):
     pipeline_path: Path = TRAINING_PIPELINE
     drift_url: str | None = None
     """Base URL of the drift sidecar (``http://host:8001``) for the timer's periodic check."""
+    drift_api_key: SecretStr | None = None
+    """The sidecar's ``DRIFT_API_KEY`` when it has one (sent as ``x-api-key``)."""
     http_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
@@ -78,7 +77,7 @@ def build_trigger(settings: TriggerSettings) -> RetrainTrigger:
         try:
             workspace = AzureMLSettings()  # type: ignore[call-arg]
         except ValueError as exc:
-            raise TriggerError(f"missing app settings: {', '.join(AzureMLSettings.required_env())}") from exc
+            raise Misconfigured(f"missing app settings: {', '.join(AzureMLSettings.required_env())}") from exc
         backend = AzureMLRunBackend(
             ml_client(workspace), settings.pipeline_path, experiment_name=workspace.experiment_name
         )
@@ -100,8 +99,14 @@ def get_trigger() -> RetrainTrigger:
         return _trigger
 
 
-def _json(body: object, status: int) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+def _json(body: object, status: int, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/json", headers=headers
+    )
+
+
+def _error(exc: PredMaintError) -> func.HttpResponse:
+    return _json(exc.body(), exc.status, exc.headers or None)
 
 
 @app.function_name(name="retrain")
@@ -111,14 +116,14 @@ def retrain(req: func.HttpRequest) -> func.HttpResponse:
     try:
         payload = req.get_json()
     except ValueError:
-        return _json({"error": "body: not valid JSON"}, 400)
+        return _error(InvalidInput.one("body", "json_invalid", "not valid JSON"))
     try:
         decision = get_trigger().handle(payload)
-    except MalformedSignal as exc:
-        return _json({"error": str(exc)}, exc.status_code)
-    except TriggerError as exc:
+    except InvalidInput as exc:
+        return _error(exc)
+    except PredMaintError as exc:
         log.error("retrain trigger failed: %s", exc)
-        return _json({"error": str(exc)}, exc.status_code)
+        return _error(exc)
     return _json(decision.model_dump(mode="json"), 200)
 
 
@@ -133,7 +138,12 @@ def retrain_check(timer: func.TimerRequest) -> None:
     import httpx
 
     try:
-        response = httpx.get(settings.drift_url.rstrip("/") + "/drift", timeout=settings.http_timeout_s)
+        key = settings.drift_api_key
+        response = httpx.get(
+            settings.drift_url.rstrip("/") + "/drift",
+            headers={"x-api-key": key.get_secret_value()} if key is not None else None,
+            timeout=settings.http_timeout_s,
+        )
         response.raise_for_status()
         signal = parse_verdict(response.json())
     except (httpx.HTTPError, ValueError, MalformedSignal) as exc:

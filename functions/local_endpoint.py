@@ -1,8 +1,9 @@
 """The retrain trigger core over HTTP on loopback: the laptop's stand-in for the Function's
 ``POST /api/retrain``, for a real Alertmanager (``predmaint demo --prometheus``) to call.
 
-Same answers as the Function: 200 with the decision, 400 naming the malformed field, 503 when the
-run list cannot be read; 404 for any other path. A standard-library server (one thread per request,
+Same answers as the Function: 200 with the decision, else the one error body of ``core.errors``
+(422 ``invalid_input`` naming the malformed field, 503 when the run list cannot be read); 404
+``not_found`` for any other path, 413 ``body_too_large``. A standard-library server (one thread per request,
 decisions serialised by the trigger's lock): it carries no dependency into the Function's package.
 """
 
@@ -16,7 +17,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
-from functions.retrain_trigger import Decision, RetrainTrigger, TriggerError
+from core.errors import BodyTooLarge, InvalidInput, NotFound, PredMaintError
+from functions.retrain_trigger import Decision, RetrainTrigger
 
 log = logging.getLogger("predmaint.retrain_endpoint")
 
@@ -70,24 +72,28 @@ class LocalTriggerEndpoint:
         try:
             payload = json.loads(body)
         except ValueError:
-            return HTTPStatus.BAD_REQUEST, {"error": "body: not valid JSON"}
+            return _failed(InvalidInput.one("body", "json_invalid", "not valid JSON"))
         try:
             decision = self.handle(payload)
-        except TriggerError as exc:
-            return exc.status_code, {"error": str(exc)}
+        except PredMaintError as exc:
+            return _failed(exc)
         self.decisions.append(decision)
         return HTTPStatus.OK, decision.model_dump(mode="json")
+
+
+def _failed(exc: PredMaintError) -> tuple[int, dict[str, Any]]:
+    return exc.status, exc.body()
 
 
 def _handler_class(endpoint: LocalTriggerEndpoint) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             if self.path.split("?")[0] != RETRAIN_PATH:
-                self._send(HTTPStatus.NOT_FOUND, {"error": f"path: only POST {RETRAIN_PATH}"})
+                self._send(*_failed(NotFound(f"only POST {RETRAIN_PATH}")))
                 return
             length = int(self.headers.get("content-length") or 0)
             if length > MAX_BODY_BYTES:
-                self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body: too large"})
+                self._send(*_failed(BodyTooLarge(MAX_BODY_BYTES)))
                 return
             status, answer = endpoint.answer(self.rfile.read(length))
             self._send(status, answer)

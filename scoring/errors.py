@@ -1,57 +1,16 @@
-"""Domain errors of the scoring service. Each knows its HTTP status; one handler in ``main`` turns
-them into JSON answers ``{"error": code, "message": ..., "detail": ...}``."""
+"""Domain errors of the scoring facade, under the project's one root (``core.errors``). Shared
+faults (bad input, auth, body size, an unavailable online store) use the shared classes
+(``core.errors``, ``features.errors``); these are the facade's own."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from core.contract import FieldError
+from core.errors import PredMaintError, ServiceUnavailable
 
 
-class ScoringError(Exception):
-    """Base of every error the facade answers on purpose."""
+class ScoringError(PredMaintError):
+    """Base of the facade's own errors."""
 
-    status: ClassVar[int] = 500
-    code: ClassVar[str] = "scoring_error"
-
-    def __init__(self, message: str, detail: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.detail is not None:
-            out["detail"] = self.detail
-        return out
-
-
-class InvalidInput(ScoringError):
-    """Input broke the contract; ``detail`` lists field, rule and message for each problem."""
-
-    status = 422
-    code = "invalid_input"
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        first = errors[0] if errors else None
-        message = f"{first.field}: {first.message} ({first.rule})" if first else "invalid input"
-        super().__init__(message, [e.model_dump() for e in errors])
-
-
-class BodyTooLarge(ScoringError):
-    status = 413
-    code = "body_too_large"
-
-
-class Unauthorized(ScoringError):
-    status = 401
-    code = "unauthorized"
-
-    def __init__(
-        self, message: str = "missing or wrong API key (x-api-key or Authorization: Bearer)"
-    ) -> None:
-        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+    code = "scoring_error"
 
 
 class UnknownMachine(ScoringError):
@@ -68,20 +27,11 @@ class StaleFeatures(ScoringError):
     code = "stale_features"
 
 
-class ServiceUnavailable(ScoringError):
+class ModelUnavailable(ScoringError, ServiceUnavailable):
+    """No model is loaded yet (or the registry never gave one): 503 with ``Retry-After``."""
+
     status = 503
-    code = "unavailable"
-
-    def __init__(self, message: str, detail: Any = None, retry_after_s: int = 5) -> None:
-        super().__init__(message, detail, headers={"Retry-After": str(retry_after_s)})
-
-
-class ModelUnavailable(ServiceUnavailable):
     code = "model_unavailable"
-
-
-class OnlineStoreUnavailable(ServiceUnavailable):
-    code = "online_store_unavailable"
 
 
 class ModelIncompatible(ScoringError):

@@ -1,7 +1,8 @@
 """Prometheus metrics of the facade, on an injected ``CollectorRegistry``.
 
-Counters and the latency histogram are updated on the request path; values that exist elsewhere
-(inference log backlog and drops, the serving model) are read at scrape time by a custom collector.
+Counters and the latency histogram (``service.metrics.HttpMetrics``) are updated on the request
+path; values that exist elsewhere (inference log backlog and drops, the serving model) are read at
+scrape time by a custom collector.
 """
 
 from __future__ import annotations
@@ -9,55 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from service.metrics import HttpMetrics
 
 if TYPE_CHECKING:
     from scoring.core import Scorer
     from scoring.inference_log import InferenceLogWriter
 
-LATENCY_BUCKETS_S = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.00075,
-    0.001,
-    0.0015,
-    0.0025,
-    0.005,
-    0.0075,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-)
-"""Seconds; the lower half resolves sub-millisecond scoring."""
-
-KNOWN_ROUTES = frozenset(
-    {"/predict", "/ingest", "/model", "/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs"}
-)
-
-
-def route_label(path: str) -> str:
-    """A bounded label set: known routes as themselves, everything else as ``other``."""
-    return path if path in KNOWN_ROUTES else "other"
-
 
 class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.request_duration = Histogram(
-            "predmaint_scoring_request_duration_seconds",
-            "Time from request start to the end of the response body, by route, method and status.",
-            ["route", "method", "status"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=registry,
-        )
+        self.http = HttpMetrics(registry, "scoring")
+        """Request durations and error counts, as in every service."""
         self.predictions = Counter(
             "predmaint_scoring_predictions",
             "Rows scored, by model version.",
@@ -72,12 +40,6 @@ class ScoringMetrics:
         )
         self.model_swaps = Counter(
             "predmaint_scoring_model_swaps", "Times a new model version was swapped in.", registry=registry
-        )
-        self.errors = Counter(
-            "predmaint_scoring_errors",
-            "Requests answered with a domain error, by error code.",
-            ["code"],
-            registry=registry,
         )
 
     def watch(

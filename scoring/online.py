@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from core.layout import DataLayout
-from scoring.errors import OnlineStoreUnavailable
+from features.errors import OnlineStoreUnavailable
 
 if TYPE_CHECKING:
     from core.contract import TelemetryBatch
@@ -109,7 +109,7 @@ class OnlineFeatureReader:
         try:
             return list(read_online(store, list(machine_ids), now))
         except FeaturesError as exc:
-            if exc.status_code != 503:  # e.g. StoreNotApplied (409): answered as the features slice says
+            if exc.status != 503:  # e.g. StoreNotApplied (409): answered as the features slice says
                 raise
             reason = str(exc)
             self._mark_down(reason)
@@ -149,7 +149,7 @@ class OnlineFeatureReader:
             # the push path does not translate this itself (the read path does): same answer, 409
             raise StoreNotApplied(str(store.config.registry.path)) from exc
         except FeaturesError as exc:
-            if exc.status_code != 503:
+            if exc.status != 503:
                 raise
             self._mark_down(str(exc))
             raise OnlineStoreUnavailable(str(exc), {"store": self.kind, "hint": exc.hint}) from exc

@@ -30,7 +30,9 @@ from pydantic import ValidationError  # noqa: E402
 
 from core.bundle import META_FILE, load_bundle  # noqa: E402
 from core.contract import MAX_BODY_BYTES, describe_errors  # noqa: E402
+from core.errors import BodyTooLarge, InvalidInput, PredMaintError  # noqa: E402
 from scoring.core import Scorer  # noqa: E402
+from scoring.errors import ModelUnavailable  # noqa: E402
 from scoring.explanations import top_features  # noqa: E402
 from scoring.schemas import InlineRequest  # noqa: E402
 
@@ -58,28 +60,23 @@ def init() -> None:
     log.info("scoring model %s (threshold %s)", _scorer.version, _scorer.threshold)
 
 
-def _error(status: int, code: str, message: str, detail: Any = None) -> Any:
+def _error(error: PredMaintError) -> Any:
+    """The one error body (``core.errors``), as the facade answers it."""
     from azureml.contrib.services.aml_response import AMLResponse  # provided by the inference server
 
-    body: dict[str, Any] = {"error": code, "message": message}
-    if detail is not None:
-        body["detail"] = detail
-    return AMLResponse(body, status, json_str=True)
+    return AMLResponse(error.body(), error.status, json_str=True)
 
 
 def run(raw_data: str) -> Any:
     """Score inline rows. 200 with predictions; 413/422 as JSON errors; 503 before ``init``."""
     if _scorer is None:
-        return _error(503, "model_unavailable", "init() has not loaded a model")
+        return _error(ModelUnavailable("init() has not loaded a model"))
     if len(raw_data.encode()) > MAX_BODY_BYTES:
-        return _error(413, "body_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes")
+        return _error(BodyTooLarge(MAX_BODY_BYTES))
     try:
         request = InlineRequest.model_validate_json(raw_data)
     except ValidationError as exc:
-        errors = describe_errors(exc)
-        first = errors[0]
-        message = f"{first.field}: {first.message} ({first.rule})"
-        return _error(422, "invalid_input", message, [e.model_dump() for e in errors])
+        return _error(InvalidInput(describe_errors(exc)))
     rows = request.row_list()
     scorer = _scorer
     matrix = np.array([[getattr(row, name) for name in scorer.features] for row in rows], dtype=np.float32)

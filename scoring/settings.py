@@ -4,8 +4,9 @@ Model source, in order of precedence:
 
 - ``SCORING_MODEL_PATH``: a bundle directory (``core.bundle``); served as is, never swapped.
 - otherwise the registry: the champion of ``SCORING_MODEL_NAME`` in the MLflow registry at
-  ``SCORING_TRACKING_URI`` (default: the local ``DataLayout`` MLflow store; in Azure the AzureML
-  workspace's MLflow URI), polled every ``SCORING_POLL_INTERVAL_S`` seconds and swapped atomically.
+  ``SCORING_TRACKING_URI`` (default ``MLFLOW_TRACKING_URI``, else the local ``DataLayout`` MLflow
+  store; in Azure the AzureML workspace's MLflow URI), polled every ``SCORING_POLL_INTERVAL_S``
+  seconds and swapped atomically.
 """
 
 from __future__ import annotations
@@ -13,49 +14,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.bundle import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
+from core.bundle import CHAMPION_ALIAS
 from core.inference_log import DEFAULT_RETAINED_SEGMENTS, DEFAULT_SEGMENT_BYTES
 from core.layout import DataLayout
-
-_PLACEHOLDER_SECRETS = frozenset(
-    {"changeme", "change-me", "change_me", "secret", "password", "apikey", "api-key", "xxx", "todo", "none"}
-)
-MIN_API_KEY_CHARS = 16
+from service.settings import ServiceSettings, check_secret
 
 
-def _check_secret(value: SecretStr | None, name: str) -> SecretStr | None:
-    if value is None:
-        return None
-    raw = value.get_secret_value().strip()
-    if not raw:
-        return None
-    if raw.lower() in _PLACEHOLDER_SECRETS or raw.startswith("<") or "${" in raw:
-        raise ValueError(f"{name} looks like a placeholder, not a secret")
-    return SecretStr(raw)
-
-
-class ScoringSettings(BaseSettings):
-    """Everything the facade needs to know about its environment. Built once, passed to ``create_app``."""
+class ScoringSettings(ServiceSettings, BaseSettings):
+    """Everything the facade needs to know about its environment. Built once, passed to ``create_app``.
+    The model source, API key, host and telemetry fields come from ``service.settings``."""
 
     model_config = SettingsConfigDict(
         env_prefix="SCORING_", extra="ignore", protected_namespaces=(), frozen=True, populate_by_name=True
     )
 
-    # --- model source ---------------------------------------------------------------------------
-    model_path: Path | None = None
-    """A bundle directory to serve; when set, the registry is not consulted."""
-    tracking_uri: str | None = None
-    """MLflow tracking/registry URI; default: ``DataLayout.from_env().mlflow_tracking_uri``."""
-    model_name: str = REGISTERED_MODEL_NAME
+    # --- model source (model_path, tracking_uri, model_name, model_cache_dir: ServiceSettings) ------
     model_alias: Literal["champion"] = CHAMPION_ALIAS
     """The pointer that is served; only ``champion`` is agreed with the registry (``core.registry``)."""
     poll_interval_s: float = Field(default=10.0, gt=0, le=3600)
     """Seconds between two checks of the champion (and retries after a failed load)."""
-    model_cache_dir: Path | None = None
-    """Where registry versions are downloaded; default ``<tmp>/predmaint-models`` (read-only root safe)."""
 
     # --- online features --------------------------------------------------------------------------
     online_store: Literal["sqlite", "redis", "none"] = "sqlite"
@@ -91,27 +71,13 @@ class ScoringSettings(BaseSettings):
     endpoint_request_timeout_ms: int = Field(default=3000, ge=100, le=300_000)
     """The deployment's ``request_settings.request_timeout_ms``; our timeout must stay below it."""
 
-    # --- HTTP edge ------------------------------------------------------------------------------------
-    api_key: SecretStr | None = None
-    """When set, /predict, /ingest and /model need it in ``x-api-key`` or ``Authorization: Bearer``."""
-    host: str = "127.0.0.1"
+    # --- HTTP edge (api_key, host, applicationinsights_connection_string: ServiceSettings) --------
     port: int = Field(default=8000, ge=1, le=65535)
-    applicationinsights_connection_string: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices(
-            "APPLICATIONINSIGHTS_CONNECTION_STRING", "applicationinsights_connection_string"
-        ),
-    )
-    """Standard Azure Monitor variable (no prefix): OpenTelemetry export is on only when it is set."""
 
-    @field_validator("api_key", "endpoint_key", "endpoint_token")
+    @field_validator("endpoint_key", "endpoint_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        name = info.field_name or "secret"
-        checked = _check_secret(value, f"SCORING_{name.upper()}")
-        if name == "api_key" and checked is not None and len(checked.get_secret_value()) < MIN_API_KEY_CHARS:
-            raise ValueError(f"SCORING_API_KEY must have at least {MIN_API_KEY_CHARS} characters")
-        return checked
+        return check_secret(value, f"SCORING_{(info.field_name or 'secret').upper()}")
 
     @field_validator("redis_url")
     @classmethod
@@ -151,13 +117,5 @@ class ScoringSettings(BaseSettings):
 
     # --- derived ------------------------------------------------------------------------------------
 
-    def resolved_tracking_uri(self, layout: DataLayout | None = None) -> str:
-        return self.tracking_uri or (layout or DataLayout.from_env()).mlflow_tracking_uri
-
     def resolved_log_dir(self, layout: DataLayout | None = None) -> Path:
         return self.inference_log_dir or (layout or DataLayout.from_env()).inference_log_dir
-
-    def resolved_cache_dir(self) -> Path:
-        import tempfile
-
-        return self.model_cache_dir or Path(tempfile.gettempdir()) / "predmaint-models"

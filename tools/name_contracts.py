@@ -27,7 +27,9 @@ from infra.checks.tf_graph import parse_file
 REPO: Final = Path(__file__).resolve().parents[1]
 INFRA: Final = REPO / "infra"
 AML: Final = REPO / "aml"
-PACKAGES: Final = ("core", "features", "simulator", "aml", "scoring", "drift", "functions", "predmaint")
+PACKAGES: Final = (
+    "core", "features", "simulator", "aml", "service", "scoring", "drift", "functions", "predmaint"
+)  # fmt: skip
 """Where settings classes may live (the packages ``make lint`` type-checks)."""
 
 
@@ -45,7 +47,11 @@ class Deployable:
 DEPLOYABLES: Final = {
     d.name: d
     for d in (
-        Deployable("facade", ("scoring.settings:ScoringSettings",), ("core.layout:DATA_DIR_ENV",)),
+        Deployable(
+            "facade",
+            ("scoring.settings:ScoringSettings",),
+            ("core.layout:DATA_DIR_ENV", "core.registry:TRACKING_URI_ENV"),
+        ),
         Deployable(
             "drift",
             ("drift.settings:DriftSettings",),

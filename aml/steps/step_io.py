@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from aml.evaluation import Decision
 from core.bundle import EXPERIMENT_NAME
+from core.errors import PredMaintError
 from core.layout import DataLayout
 from core.registry import ensure_experiment, resolve_tracking_uri
 
@@ -31,8 +32,10 @@ AML_RUN_ENV: Final = "MLFLOW_RUN_ID"
 """Set by AzureML inside a job: the step then logs into the job's own run."""
 
 
-class StepError(Exception):
+class StepError(PredMaintError):
     """A step cannot do its work with the inputs it was given (printed without a stack trace)."""
+
+    code = "step_error"
 
 
 class Registration(BaseModel):

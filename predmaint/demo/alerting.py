@@ -54,7 +54,8 @@ class Alerting:
         first_run_started: datetime,
     ) -> None:
         from drift.alert_rule import AlertEvaluator, load_alert_rule
-        from functions.retrain_trigger import LocalRunBackend, RetrainTrigger
+        from functions.local_runs import LocalRunBackend
+        from functions.retrain_trigger import RetrainTrigger
 
         self.config = config
         self.layout = layout
@@ -135,7 +136,7 @@ class Alerting:
     def _on_webhook(self, payload: Any) -> Decision:
         """One Alertmanager notification: timeline first (the run reads ``_fired_at``), then the
         trigger's decision. Malformed payloads raise and become a 400 at the endpoint."""
-        from functions.retrain_trigger import RETRAIN_ALERT, parse_signal
+        from functions.signals import RETRAIN_ALERT, parse_signal
 
         signal = parse_signal(payload)
         if signal.fired and self._webhook_state != "firing":

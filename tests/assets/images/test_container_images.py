@@ -34,7 +34,7 @@ def _wait_ready(base: str, timeout_s: float = 90) -> dict[str, Any]:
         response = httpx.get(f"{base}/health/ready", timeout=5)
         body: dict[str, Any] = response.json()
         last.update(body, http_status=response.status_code)
-        opening = any(isinstance(v, dict) and v.get("state") == "opening" for v in body.values())
+        opening = any(check["state"] in ("opening", "probing") for check in body["checks"].values())
         return (
             {**body, "http_status": response.status_code}
             if response.status_code == 200 and not opening
@@ -90,4 +90,4 @@ def test_drift_image_starts_and_loads_the_reference_of_the_model(
     with serve(drift_image, env={"DRIFT_MODEL_PATH": str(model)}) as base:
         ready = _wait_ready(base)
         assert ready["http_status"] == 200, ready
-        assert ready["model_version"] == image_bundle.meta.version, ready
+        assert ready["checks"]["reference"]["model_version"] == image_bundle.meta.version, ready

@@ -33,7 +33,7 @@ def test_function_app_answers_an_alert_with_its_own_pipeline_fake_azureml(functi
     result = run_probe(function_package, PROBE.read_text(encoding="utf-8"), cwd=function_package.tree)
     assert result["functions"] == ["retrain", "retrain_check"]
     assert result["pipeline_in_package"], result["pipeline_path"]  # finding 12: parent.parent left wwwroot
-    assert result["bad_json_status"] == 400
+    assert result["bad_json_status"] == 422  # invalid_input, as bad input is everywhere
     assert result["alert_status"] == 200, result["alert_body"]
     assert result["alert_body"]["action"] == "started"
     assert result["steps"] == ["evaluate", "prepare", "register", "train"]

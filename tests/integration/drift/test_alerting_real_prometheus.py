@@ -16,7 +16,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from functions.local_endpoint import LocalTriggerEndpoint
-from functions.retrain_trigger import RETRAIN_ALERT, TAG_ALERT_KEY, LocalRunBackend, RetrainTrigger
+from functions.local_runs import LocalRunBackend
+from functions.retrain_trigger import TAG_ALERT_KEY, RetrainTrigger
+from functions.signals import RETRAIN_ALERT
 from predmaint.demo.processes import ManagedProcess, free_port
 from predmaint.demo.prometheus import Binaries, prepare_stack
 from tests.prometheus_tools import ALERTMANAGER_NAMES, require_binary
@@ -117,7 +119,7 @@ def test_prometheus_alert_reaches_the_local_trigger_through_alertmanager(
 
 
 def test_local_trigger_endpoint_over_http(tmp_path: Path) -> None:
-    """The endpoint Alertmanager calls: decisions, 400 naming the field, 404 elsewhere."""
+    """The endpoint Alertmanager calls: decisions, 422 naming the field, 404 elsewhere (one error body)."""
     runner = RecordingRunner()
     backend = LocalRunBackend(tmp_path / "runs", Path("aml/pipelines/train.yml"), runner=runner)
     alert = {
@@ -136,8 +138,9 @@ def test_local_trigger_endpoint_over_http(tmp_path: Path) -> None:
     assert first.status_code == 200 and first.json()["action"] == "started"
     assert repeat.status_code == 200 and repeat.json()["action"] == "skipped"
     assert repeat.json()["reason"].startswith(("duplicate", "run "))  # the run may still be going
-    assert bad.status_code == 400 and "alerts[0].startsAt" in bad.json()["error"]
-    assert junk.status_code == 400 and "body" in junk.json()["error"]
-    assert elsewhere.status_code == 404
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
+    assert bad.json()["detail"][0]["field"] == "alerts[0].startsAt"
+    assert junk.status_code == 422 and junk.json()["detail"][0]["field"] == "body"
+    assert elsewhere.status_code == 404 and elsewhere.json()["error"] == "not_found"
     backend.wait(5.0)
     assert len(runner.calls) == 1

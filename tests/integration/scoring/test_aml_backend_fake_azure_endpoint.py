@@ -123,7 +123,7 @@ def test_wrong_key_is_a_502_naming_the_upstream_status(
         ready = c.get("/health/ready").json()
     assert r.status_code == 502
     assert r.json()["error"] == "backend_error" and r.json()["detail"]["upstream_status"] == 401
-    assert ready["ready"] is False and "401" in ready["model"]["reason"]
+    assert ready["status"] == "not_ready" and "401" in ready["checks"]["model"]["reason"]
 
 
 def test_slow_endpoint_times_out_before_its_request_timeout(

@@ -96,7 +96,7 @@ def _facade_ready(client: TestClient) -> tuple[int, dict[str, Any]]:
     def polled() -> tuple[int, dict[str, Any]] | None:
         response = client.get("/health/ready")
         body: dict[str, Any] = response.json()
-        return (response.status_code, body) if body["model"]["source"]["state"] != "not_checked" else None
+        return (response.status_code, body) if body["checks"]["model"]["state"] != "not_checked" else None
 
     return wait_until(polled, 60, "the facade never polled the registry", interval=0.1)
 
@@ -124,21 +124,22 @@ def test_no_champion_yet_then_champion_on_a_real_mlflow_server(
     with _facade(tmp_path, mlflow_server) as client:
         status, body = _facade_ready(client)
         assert status == 503
-        assert body["model"]["source"]["state"] == "no_champion"
-        assert body["model"]["reason"].startswith("no model loaded: no champion yet")
+        assert body["checks"]["model"]["state"] == "no_champion"
+        assert body["checks"]["model"]["reason"].startswith("no model loaded: no champion yet")
         status, body = _sidecar_ready(tmp_path, mlflow_server)
-        assert status == 503 and body["source"]["state"] == "no_champion"
-        assert any("no champion yet" in r for r in body["reasons"])
+        assert status == 503 and body["checks"]["reference"]["state"] == "no_champion"
+        assert "no champion yet" in body["checks"]["reference"]["reason"]
 
         set_champion(mlflow_server, version)
         wait_until(
             lambda: client.get("/health/ready").status_code == 200, 60, "never ready after set_champion"
         )
         body = client.get("/health/ready").json()
-        assert body["ready"] is True and body["model"]["version"] == version
-        assert body["model"]["source"]["state"] == "ok"
+        assert body["status"] == "ready" and body["checks"]["model"]["version"] == version
+        assert body["checks"]["model"]["state"] == "ok"
     status, body = _sidecar_ready(tmp_path, mlflow_server)
-    assert status == 200 and body["model_version"] == version and body["source"]["state"] == "ok"
+    reference = body["checks"]["reference"]
+    assert status == 200 and reference["model_version"] == version and reference["state"] == "ok"
 
 
 def test_unreachable_registry_shows_its_reason_within_seconds_without_the_password(tmp_path: Path) -> None:
@@ -147,13 +148,13 @@ def test_unreachable_registry_shows_its_reason_within_seconds_without_the_passwo
     with _facade(tmp_path, uri) as client:
         status, body = _facade_ready(client)
     elapsed = time.monotonic() - started
-    source = body["model"]["source"]
+    source = body["checks"]["model"]["source"]
     assert status == 503 and source["state"] == "unreachable", body
     assert "ConnectionError" in source["reason"] or "ConnectionRefused" in source["reason"]
     assert SECRET not in str(body)
     assert elapsed < 45, f"unreachable registry took {elapsed:.0f} s to show"
     status, body = _sidecar_ready(tmp_path, uri)
-    assert status == 503 and body["source"]["state"] == "unreachable"
+    assert status == 503 and body["checks"]["reference"]["state"] == "unreachable"
     assert SECRET not in str(body)
 
 
@@ -169,12 +170,13 @@ def test_unreachable_registry_shows_its_reason_within_seconds_without_the_passwo
 def test_misconfigured_registry_says_what_to_fix(tmp_path: Path, uri: str, expected: str) -> None:
     with _facade(tmp_path, uri) as client:
         status, body = _facade_ready(client)
-    source = body["model"]["source"]
+    source = body["checks"]["model"]["source"]
     assert status == 503 and source["state"] == "misconfigured", body
     assert expected in source["reason"]
     status, body = _sidecar_ready(tmp_path, uri)
-    assert status == 503 and body["source"]["state"] == "misconfigured"
-    assert expected in body["source"]["reason"]
+    reference = body["checks"]["reference"]
+    assert status == 503 and reference["state"] == "misconfigured"
+    assert expected in reference["reason"]
     with warnings.catch_warnings():
         # azureml-mlflow's credential chain ends in InteractiveBrowserCredential, which leaves its
         # redirect listener (127.0.0.1:8400) open: collect it here rather than in a later test

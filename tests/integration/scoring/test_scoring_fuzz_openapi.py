@@ -34,7 +34,10 @@ def test_no_input_makes_a_server_error(bundle: Bundle, layout: DataLayout, tmp_p
     app = create_app(settings_, layout=layout)
     with TestClient(app) as client:  # runs the lifespan: model loaded, store opening
         wait_until(
-            lambda: client.get("/health/ready").json()["online_store"]["state"] != "opening",
+            lambda: (
+                client.get("/health/ready").json()["checks"]["online_store"]["state"]
+                not in ("opening", "probing")
+            ),
             120,
             "the online store is still opening",
             interval=0.2,

@@ -23,8 +23,8 @@ from tests.waiting import wait_until
 
 def _wait_store(client: TestClient, timeout_s: float = 60.0) -> dict[str, Any]:
     def opened() -> dict[str, Any] | None:
-        store: dict[str, Any] = client.get("/health/ready").json()["online_store"]
-        return store if store["state"] != "opening" else None
+        store: dict[str, Any] = client.get("/health/ready").json()["checks"]["online_store"]
+        return store if store["state"] not in ("opening", "probing") else None
 
     return wait_until(opened, timeout_s, "the online store is still opening", interval=0.1)
 
@@ -46,7 +46,7 @@ def redis_app(
         inference_log_dir=root / "log",
     )
     with TestClient(create_app(settings, layout=layout)) as client:
-        assert _wait_store(client)["reachable"] is True
+        assert _wait_store(client)["ok"] is True
         yield client
 
 
@@ -124,8 +124,9 @@ def test_unreachable_store_fails_machine_id_only(bundle: Bundle, layout: DataLay
         assert time.perf_counter() - started < 1.0  # later requests fail fast (no client retries)
         ready = c.get("/health/ready")
         assert ready.status_code == 200  # inline scoring works, so the pod stays in rotation
-        assert ready.json()["online_store"]["reachable"] is False
-        assert ready.json()["online_store"]["reason"]
+        store_check = ready.json()["checks"]["online_store"]
+        assert ready.json()["status"] == "degraded" and store_check["ok"] is False
+        assert store_check["reason"]
         ingest = c.post("/ingest", json={"readings": readings("m-1", datetime.now(UTC), 1)})
         assert ingest.status_code == 503
     assert store["kind"] == "redis"

@@ -119,8 +119,9 @@ def test_no_reference_yet_is_a_clear_state_not_an_error(layout: DataLayout, sour
         create_app(settings, layout=layout, registry=CollectorRegistry(), source=source)
     ) as client:
         ready = client.get("/health/ready")
-        assert ready.status_code == 503 and "no champion yet" in ready.json()["reasons"][0]
-        assert ready.json()["source"]["state"] == "no_champion"
+        reference = ready.json()["checks"]["reference"]
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        assert reference["state"] == "no_champion" and "no champion yet" in reference["reason"]
         answer = client.get("/drift").json()
         assert answer["drift_detected"] is False and answer["status"] == "no_verdict"
         assert answer["reference"] is None and "no champion yet" in answer["reason"]
@@ -189,7 +190,7 @@ def test_new_champion_switches_the_reference(
     assert after["check_drift_detected"] is False and after["drift_detected"] is False
     assert after["reference"]["model_version"] == "2"
     assert after["reference"]["reference_hash"] != before["reference"]["reference_hash"]
-    assert client.get("/health/ready").json()["model_version"] == "2"
+    assert client.get("/health/ready").json()["checks"]["reference"]["model_version"] == "2"
 
 
 def test_posted_batch_is_checked_against_the_serving_reference(

@@ -14,13 +14,9 @@ import pytest
 import yaml
 
 from functions import function_app
-from functions.retrain_trigger import (
-    TAG_ALERT_KEY,
-    AzureMLRunBackend,
-    LocalRunBackend,
-    RetrainTrigger,
-    RunInfo,
-)
+from functions.azureml_runs import AzureMLRunBackend
+from functions.local_runs import LocalRunBackend
+from functions.retrain_trigger import TAG_ALERT_KEY, RetrainTrigger, RunInfo
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -159,10 +155,13 @@ def test_alert_storm_while_running_and_in_cooldown_starts_one_run(fake_azure: Fa
         ({"drift_detected": "perhaps"}, "drift_detected"),
     ],
 )
-def test_malformed_payload_is_400_naming_the_field(fake_azure: FakeAzureJobs, body: Any, names: str) -> None:
+def test_malformed_payload_is_422_invalid_input_naming_the_field(
+    fake_azure: FakeAzureJobs, body: Any, names: str
+) -> None:
     response = _post(body)
-    assert response.status_code == 400
-    assert names in _answer(response)["error"]
+    answer = _answer(response)
+    assert response.status_code == 422 and answer["error"] == "invalid_input"
+    assert names in answer["message"] and answer["detail"][0]["field"] in answer["message"]
     assert fake_azure.started == []
 
 
@@ -180,7 +179,9 @@ def test_run_list_failure_is_503(fake_azure: FakeAzureJobs, monkeypatch: pytest.
 
     monkeypatch.setattr(fake_azure, "recent_runs", broken)
     response = _post(_alert())
-    assert response.status_code == 503 and "workspace unreachable" in _answer(response)["error"]
+    answer = _answer(response)
+    assert response.status_code == 503 and answer["error"] == "run_backend_unavailable"
+    assert "workspace unreachable" in answer["message"] and response.headers["Retry-After"]
 
 
 class _Job:
@@ -294,7 +295,7 @@ def _am(*alerts: dict[str, Any], status: str | None = None) -> dict[str, Any]:
 
 def test_retrain_alert_name_is_the_rule_files_retrain_alert() -> None:
     from drift.alert_rule import DRIFT_ALERT, RULES_PATH
-    from functions.retrain_trigger import RETRAIN_ALERT
+    from functions.signals import RETRAIN_ALERT
 
     document = yaml.safe_load(RULES_PATH.read_text())
     routed = [
@@ -371,10 +372,10 @@ def _broken(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         (lambda p: p["alerts"][0].pop("fingerprint"), "alerts[0].fingerprint"),
     ],
 )
-def test_malformed_alertmanager_payload_is_400_naming_the_field(
+def test_malformed_alertmanager_payload_is_422_naming_the_field(
     fake_azure: FakeAzureJobs, change: Callable[[dict[str, Any]], None], names: str
 ) -> None:
     response = _post(_broken(change))
-    assert response.status_code == 400
-    assert names in _answer(response)["error"]
+    assert response.status_code == 422 and _answer(response)["error"] == "invalid_input"
+    assert names in _answer(response)["message"]
     assert fake_azure.started == []

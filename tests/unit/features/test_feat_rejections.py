@@ -202,7 +202,7 @@ def test_bulk_error_message_names_column_rule_and_example_rows() -> None:
     message = str(info.value)
     assert VIBRATION.name in message and "less_than_equal" in message and "7 rows" in message
     assert info.value.errors[0].rows == [3, 5, 7, 9, 11]
-    assert info.value.status_code == 422
+    assert info.value.status == 422 and info.value.code == "invalid_input"
 
 
 def test_bulk_frame_normalises_to_utc_ns_and_floats() -> None:

@@ -166,7 +166,7 @@ def test_no_model_answers_503_with_reason(tmp_path: Path, layout: DataLayout, ro
         assert "no model loaded" in body["message"] and "model.onnx" in body["message"]
         ready = c.get("/health/ready")
         assert ready.status_code == 503
-        assert ready.json()["model"]["loaded"] is False
+        assert ready.json()["checks"]["model"]["loaded"] is False
         assert c.get("/model").json()["version"] is None
         assert c.get("/health/live").status_code == 200
 
@@ -255,7 +255,8 @@ def test_a_stalled_log_drops_and_counts_but_predict_answers(
     assert elapsed < 5  # nothing waited on the stalled writer (generous bound; not a benchmark)
     assert registry.get_sample_value("predmaint_inference_log_dropped_records_total") == 14
     assert registry.get_sample_value("predmaint_inference_log_backlog") == 3
-    assert ready["inference_log"] == {"backlog": 3, "dropped_records": 14}
+    log_check = ready["checks"]["inference_log"]
+    assert (log_check["backlog"], log_check["dropped_records"]) == (3, 14)
 
 
 def test_unknown_route_and_method_are_4xx(client: TestClient) -> None:
@@ -276,11 +277,11 @@ def test_azure_monitor_is_configured_only_with_a_connection_string_mock_azure(
 ) -> None:
     import azure.monitor.opentelemetry as azmon
 
-    import scoring.main as main
+    import service.telemetry as telemetry
 
     calls: list[dict] = []
     monkeypatch.setattr(azmon, "configure_azure_monitor", lambda **kw: calls.append(kw))
-    monkeypatch.setattr(main, "_otel_configured", False)
+    monkeypatch.setattr(telemetry, "_configured", False)
     monkeypatch.delenv("APPLICATIONINSIGHTS_CONNECTION_STRING", raising=False)
     create_app(settings, layout=layout)
     assert calls == []
@@ -288,6 +289,7 @@ def test_azure_monitor_is_configured_only_with_a_connection_string_mock_azure(
     monkeypatch.setenv("APPLICATIONINSIGHTS_CONNECTION_STRING", conn)
     with_otel = ScoringSettings(model_path=settings.model_path, online_store="none", log_enabled=False)
     create_app(with_otel, layout=layout)
+    create_app(with_otel, layout=layout)  # once per process
     assert len(calls) == 1 and calls[0]["connection_string"] == conn
 
 

@@ -15,7 +15,8 @@ assert importlib.util.find_spec("predmaint") is None and importlib.util.find_spe
 import azure.functions as func  # noqa: E402
 import function_app  # noqa: E402
 
-from functions.retrain_trigger import AzureMLRunBackend, RetrainTrigger  # noqa: E402
+from functions.azureml_runs import AzureMLRunBackend  # noqa: E402
+from functions.retrain_trigger import RetrainTrigger  # noqa: E402
 
 
 class FakeJobsNoAzure:

@@ -1,0 +1,72 @@
+"""The facade's readiness checks (``service.health`` renders them): from state already held, never
+a call made now.
+
+- ``model`` (required): a model is loaded, so inline scoring works; ``state`` is the registry's last
+  poll (``ok``, ``no_champion``, ``unreachable``, ``misconfigured``, ``error``), shown even while a
+  loaded model serves.
+- ``online_store`` (optional): the ``machine_id`` path and ``/ingest`` need it, inline scoring does
+  not, so an unreachable store degrades the pod instead of taking it out of the Service.
+- ``inference_log`` (optional): backlog and dropped records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scoring.state import ServiceState
+from service.health import Check
+
+
+def checks(state: ServiceState) -> Sequence[Check]:
+    return (_model(state), _online_store(state), _inference_log(state))
+
+
+def _model(state: ServiceState) -> Check:
+    loaded, reason = state.backend.ready()
+    info = state.backend.info()
+    source = state.backend.source_status()
+    poll = (source or {}).get("state")
+    return Check(
+        "model",
+        ok=loaded,
+        state=poll or ("ok" if loaded else "unavailable"),
+        reason=reason,
+        info={"loaded": loaded, "version": info.version, "backend": info.backend},
+        private={"source": source},
+    )
+
+
+def _online_store(state: ServiceState) -> Check:
+    reader = state.reader
+    if reader is None or state.store_probe is None:
+        return Check("online_store", ok=False, state="not_configured", required=False, info={"kind": "none"})
+    if reader.state != "open":
+        return Check(
+            "online_store", ok=False, state=reader.state, required=False, reason=reader.error,
+            info={"kind": reader.kind},
+        )  # fmt: skip
+    if reader.kind == "redis":
+        reachable, reason = state.store_probe.result()
+    else:
+        reachable, reason = reader.probe()  # an embedded store: nothing to reach, no I/O
+    return Check(
+        "online_store",
+        ok=bool(reachable),
+        state="probing" if reachable is None else "ok" if reachable else "unreachable",
+        required=False,
+        reason=reason,
+        info={"kind": reader.kind},
+    )
+
+
+def _inference_log(state: ServiceState) -> Check:
+    writer = state.log_writer
+    if writer is None:
+        return Check("inference_log", ok=True, state="disabled", required=False)
+    return Check(
+        "inference_log",
+        ok=True,
+        state="ok",
+        required=False,
+        info={"backlog": writer.backlog, "dropped_records": writer.dropped_records},
+    )
