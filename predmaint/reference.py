@@ -18,7 +18,7 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ def settings_classes() -> list[type[BaseSettings]]:
     from pydantic_settings import BaseSettings
 
     found: dict[str, type[BaseSettings]] = {}
-    for name in _modules_defining(r"class \w+\(BaseSettings\)"):
+    for name in _modules_defining(r"class \w+\([^)]*BaseSettings[^)]*\)"):
         module = importlib.import_module(name)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, BaseSettings) and cls is not BaseSettings and cls.__module__ == name:
@@ -211,6 +211,18 @@ class Route:
     service: str
 
 
+def _methods_and_paths(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every (method, path) of a route list; FastAPI 0.14x keeps an included router whole (its
+    ``original_router`` and prefix) instead of copying its routes into the app's list."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _methods_and_paths(included.routes, prefix + route.include_context.prefix)
+            continue
+        for method in getattr(route, "methods", None) or ():
+            yield method, prefix + str(getattr(route, "path", ""))
+
+
 @functools.cache
 def routes() -> frozenset[Route]:
     """The facade's, the sidecar's and the retrain Function's routes."""
@@ -224,9 +236,8 @@ def routes() -> frozenset[Route]:
         ("scoring", scoring_app(ScoringSettings(online_store="none", log_enabled=False))),
         ("drift", drift_app(DriftSettings(background=False))),
     ):
-        for route in app.routes:
-            for method in getattr(route, "methods", None) or ():
-                found.add(Route(method, str(getattr(route, "path", "")), service))
+        for method, path in _methods_and_paths(app.routes):
+            found.add(Route(method, path, service))
     source = (REPO / "functions" / "function_app.py").read_text()
     for m in re.finditer(r'route\(route="([^"]+)", methods=\[([^\]]+)\]', source):
         for method in re.findall(r'"(\w+)"', m.group(2)):
