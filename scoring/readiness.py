@@ -5,7 +5,8 @@ a call made now.
   poll (``ok``, ``no_champion``, ``unreachable``, ``misconfigured``, ``error``), shown even while a
   loaded model serves.
 - ``online_store`` (optional): the ``machine_id`` path and ``/ingest`` need it, inline scoring does
-  not, so an unreachable store degrades the pod instead of taking it out of the Service.
+  not, so an unreachable store degrades the pod instead of taking it out of the Service (a facade
+  configured without one, ``SCORING_ONLINE_STORE=none``, is not degraded).
 - ``inference_log`` (optional): backlog and dropped records.
 """
 
@@ -39,7 +40,8 @@ def _model(state: ServiceState) -> Check:
 def _online_store(state: ServiceState) -> Check:
     reader = state.reader
     if reader is None or state.store_probe is None:
-        return Check("online_store", ok=False, state="not_configured", required=False, info={"kind": "none"})
+        # the operator chose inline scoring only: nothing is missing, nothing to degrade
+        return Check("online_store", ok=True, state="not_configured", required=False, info={"kind": "none"})
     if reader.state != "open":
         return Check(
             "online_store", ok=False, state=reader.state, required=False, reason=reader.error,
