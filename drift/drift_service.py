@@ -71,8 +71,18 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
-def _answer(check: DriftCheck) -> Response:
-    return _json(check.result.model_dump(mode="json"))
+def _answer(check: DriftCheck, monitor: DriftMonitor | None = None) -> Response:
+    """The check; a check of the tailed window also says what the log lost (``inference_log``)."""
+    payload = check.result.model_dump(mode="json")
+    if monitor is not None:
+        state = monitor.tailer.state
+        payload["inference_log"] = {
+            "rows_read_total": state.rows_read_total,
+            "rows_lost_total": state.rows_lost_total,
+            "segments_skipped_total": state.segments_skipped_total,
+            "bad_lines_total": state.bad_lines_total,
+        }
+    return _json(payload)
 
 
 class DriftCollector:
@@ -207,7 +217,7 @@ class DriftCollector:
         state = self.monitor.tailer.state
         for name, value, text in (
             ("rows_read", state.rows_read_total, "Inference log rows read into the window"),
-            ("rows_skipped", state.rows_skipped_total, "Rows lost to log retention (estimated from bytes)"),
+            ("rows_lost", state.rows_lost_total, "Rows missing from the log sequence (retention, full disk)"),
             ("segments_skipped", state.segments_skipped_total, "Log segments deleted before they were read"),
             ("bad_lines", state.bad_lines_total, "Log lines that could not be parsed"),
         ):
@@ -383,7 +393,7 @@ def create_app(
         if refresh or check is None:
             monitor.tail()
             check = monitor.check_window()
-        return _answer(check)
+        return _answer(check, monitor)
 
     @app.post(
         "/drift",
@@ -403,7 +413,7 @@ def create_app(
                     [FieldError(field="current", rule="missing", message="required when reference is given")]
                 )
             monitor.tail()
-            return _answer(monitor.check_window())
+            return _answer(monitor.check_window(), monitor)
         current = _frame(body.current, "current", settings)
         if body.reference is None:
             return _answer(monitor.check_rows(current))
@@ -478,9 +488,13 @@ def create_app(
             return _json({"status": "not_ready", "reasons": problems, "source": source}, 503)
         ref = monitor.reference
         assert ref is not None
+        lost = monitor.tailer.state.rows_lost_total
+        degraded = [f"inference_log_rows_lost: {lost}"] if lost else []
         return _json(
             {
-                "status": "ready",
+                "status": "degraded" if degraded else "ready",
+                "reasons": degraded,
+                "rows_lost_total": lost,
                 "model_version": ref.info.model_version,
                 "reference_hash": ref.info.reference_hash,
                 "window_rows": len(monitor.tailer.window),

@@ -28,7 +28,6 @@ from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.bundle_source import BundleSource as ModelSource
@@ -99,6 +98,8 @@ class ServiceState:
     async def stop(self) -> None:
         if self.store is not None:
             self.store.stop()
+        if self.reader is not None:
+            self.reader.close()
         await self.backend.aclose()
         if self.log_writer is not None:
             self.log_writer.close()
@@ -203,7 +204,10 @@ def create_app(
             layout,
             settings.online_store,
             settings.redis_url,
-            probe_timeout_s=settings.store_timeout_s,
+            timeout_s=settings.store_timeout_s,
+            max_concurrent=settings.store_max_concurrent,
+            circuit_open_s=settings.store_circuit_open_s,
+            check_interval_s=settings.store_check_interval_s,
             registry_path=settings.feast_registry,
         )
         if settings.online_store != "none"
@@ -361,7 +365,7 @@ def _install_routes(app: FastAPI) -> None:
         """Aggregates readings into hourly windows and pushes them to the online and offline stores."""
         if state.reader is None:
             raise OnlineStoreUnavailable("no online store configured (SCORING_ONLINE_STORE=none)")
-        result = await run_in_threadpool(state.reader.ingest, batch)
+        result = await state.reader.ingest(batch)
         payload = result.model_dump(mode="json") if hasattr(result, "model_dump") else _plain(result)
         return _json(payload)
 
@@ -377,23 +381,37 @@ def _install_routes(app: FastAPI) -> None:
     async def ready(state: StateDep) -> Response:
         """200 when a model is loaded (inline scoring works); 503 otherwise. ``model.source`` says what
         the last registry poll found (``ok``, ``no_champion``, ``unreachable``, ``misconfigured``,
-        ``error``) and why. The online store's reachability is reported in ``online_store`` and does
-        not fail readiness: inline scoring still works without it."""
+        ``error``) and why. ``status`` is ``ok``, ``degraded`` (ready, with ``reasons``: the online
+        store is unreachable or its circuit open, or inference log records were lost) or
+        ``not_ready``. The online store is reported from the last background check: readiness
+        never waits on it, and an unreachable store does not fail it (inline scoring still works)."""
         model_ok, model_reason = state.backend.ready()
         info = state.backend.info()
+        reasons: list[str] = []
         if state.reader is None:
             store: dict[str, Any] = {"kind": "none", "reachable": False, "reason": "not configured"}
         else:
-            reachable, reason = await run_in_threadpool(state.reader.probe)
+            health = state.reader.health
+            guard = state.reader.guard
             store = {
                 "kind": state.reader.kind,
                 "state": state.reader.state,
-                "reachable": reachable,
-                "reason": reason,
+                "reachable": health.reachable,
+                "reason": health.reason,
+                "checked_at": health.checked_at,
+                "circuit": guard.state,
+                "in_flight": guard.in_flight,
             }
+            if not health.reachable or guard.state != "closed":
+                reasons.append(f"online_store_{health.reason or guard.state}")
         writer = state.log_writer
+        log_status = writer.status() if writer else {"backlog": 0, "dropped_records": 0}
+        if log_status["dropped_records"]:
+            reasons.append("inference_log_records_dropped")
         payload = {
             "ready": model_ok,
+            "status": ("degraded" if reasons else "ok") if model_ok else "not_ready",
+            "reasons": reasons,
             # the registry's state shows even while a loaded model serves (a later poll failed)
             "model": {
                 "loaded": model_ok,
@@ -402,10 +420,7 @@ def _install_routes(app: FastAPI) -> None:
                 "source": state.backend.source_status(),
             },
             "online_store": store,
-            "inference_log": {
-                "backlog": writer.backlog if writer else 0,
-                "dropped_records": writer.dropped_records if writer else 0,
-            },
+            "inference_log": log_status,
         }
         return _json(payload, 200 if model_ok else 503)
 
@@ -455,7 +470,7 @@ async def _online_matrix(
     if state.reader is None:
         raise OnlineStoreUnavailable("no online store configured (SCORING_ONLINE_STORE=none)")
     now = datetime.now(UTC)
-    found = await run_in_threadpool(state.reader.read, machine_ids, now)
+    found = await state.reader.read(machine_ids, now)
     unknown = [f.machine_id for f in found if f.values is None]
     if unknown:
         raise UnknownMachine(f"no online features for {', '.join(unknown[:10])}", {"machine_ids": unknown})

@@ -255,7 +255,10 @@ def test_a_stalled_log_drops_and_counts_but_predict_answers(
     assert elapsed < 5  # nothing waited on the stalled writer (generous bound; not a benchmark)
     assert registry.get_sample_value("predmaint_inference_log_dropped_records_total") == 14
     assert registry.get_sample_value("predmaint_inference_log_backlog") == 3
-    assert ready["inference_log"] == {"backlog": 3, "dropped_records": 14}
+    log_status = ready["inference_log"]
+    counts = (log_status["backlog"], log_status["dropped_records"], log_status["submitted_records"])
+    assert counts == (3, 14, 20)
+    assert ready["status"] == "degraded" and "inference_log_records_dropped" in ready["reasons"]
 
 
 def test_unknown_route_and_method_are_4xx(client: TestClient) -> None:
