@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -32,7 +32,7 @@ from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from core.bundle import frame_hash
@@ -52,7 +52,11 @@ from drift.tailer import LogTailer, SlidingWindow
 
 log = logging.getLogger("predmaint.drift")
 
-Row = dict[str, float | None]
+MAX_ABS_VALUE: Final = 1e12
+"""Largest magnitude a ``POST /drift`` value may have: far beyond any sensor's range, and squares of
+it stay far from float overflow (``1e308`` once answered 500 from the histogram code)."""
+Value = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+Row = dict[str, Value | None]
 
 
 class DriftRequest(BaseModel):
@@ -309,6 +313,18 @@ def _frame(rows: list[Row], field: str, settings: DriftSettings) -> Any:
                     field=field,
                     rule="too_long",
                     message=f"at most {settings.max_request_rows} rows, got {len(rows)}",
+                )
+            ]
+        )
+    columns = len({name for row in rows for name in row})
+    if len(rows) * columns > settings.max_request_cells:
+        raise InvalidDriftRequest(
+            [
+                FieldError(
+                    field=field,
+                    rule="too_many_cells",
+                    message=f"at most {settings.max_request_cells} rows x columns, got "
+                    f"{len(rows)} x {columns}",
                 )
             ]
         )
