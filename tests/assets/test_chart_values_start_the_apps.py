@@ -55,7 +55,7 @@ def _environments(docs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
             env.update(maps[source["configMapRef"]["name"]])
         for item in container.get("env", []):
             stand_in = STAND_INS.get(item["name"], SECRET_STAND_IN)
-            env[item["name"]] = item["value"] if "value" in item else stand_in
+            env[item["name"]] = item.get("value", stand_in)
         out[container["name"]] = env
     return out
 

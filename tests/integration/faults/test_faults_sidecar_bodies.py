@@ -51,9 +51,7 @@ def test_rows_times_columns_beyond_the_cap_is_422_naming_the_side(sidecar: TestC
 
 
 @pytest.mark.parametrize("value", ["1e308", "-1e308", "1e13", "Infinity", "NaN"])
-def test_out_of_range_and_non_finite_values_are_422_naming_the_field(
-    sidecar: TestClient, value: str
-) -> None:
+def test_out_of_range_and_non_finite_values_are_422_naming_the_field(sidecar: TestClient, value: str) -> None:
     rows = ",".join('{"a": 1.0, "b": 2.0}' for _ in range(20))
     body = f'{{"reference": [{rows}], "current": [{{"a": {value}, "b": 2.0}}, {rows}]}}'
     r = sidecar.post("/drift", content=body, headers={"content-type": "application/json"})
