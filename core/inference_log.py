@@ -5,6 +5,12 @@ ever-increasing sequence number. The writer appends to the highest segment and s
 when it passes the size limit; it never renames a file, so a reader can remember ``(seq, offset)``
 and resume exactly where it stopped. Old segments beyond the retention count are deleted by the
 writer; a reader that falls that far behind skips to the oldest segment left and counts the loss.
+
+Every record carries ``seq``, the row's number in the writer's sequence (one more than the row
+before it, continued across restarts of the writer). Rows the writer could not keep (queue full,
+full disk) and rows deleted by retention before they were read leave a gap in it, so a reader counts
+lost rows exactly: ``seq - (previous seq + 1)``. A ``seq`` not above the previous one means the log
+was started afresh (an emptied directory); it is not a loss.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ class InferenceRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    seq: int | None = None
+    """The row's number in the writer's sequence (absent in logs written before it existed)."""
     ts: float
     """Unix time (seconds) at which the facade scored the row."""
     model_version: str
@@ -60,3 +68,16 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
         return []
     found = [(seq, p) for p in directory.iterdir() if (seq := segment_seq(p)) is not None]
     return sorted(found)
+
+
+_SEQ_RE: Final = re.compile(rb'"seq":(\d+)')
+
+
+def last_seq(data: bytes) -> int | None:
+    """``seq`` of the last complete line of a segment's bytes, or None (no line, or none numbered)."""
+    end = data.rfind(b"\n")
+    if end < 0:
+        return None
+    start = data.rfind(b"\n", 0, end) + 1
+    m = _SEQ_RE.search(data, start, end)
+    return int(m.group(1)) if m else None

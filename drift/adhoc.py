@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Final
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.bundle import frame_hash
 from core.errors import InvalidInput
@@ -17,7 +17,11 @@ from drift.settings import DriftSettings
 if TYPE_CHECKING:
     import pandas as pd
 
-Row = dict[str, float | None]
+MAX_ABS_VALUE: Final = 1e12
+"""Largest magnitude a ``POST /drift`` value may have: far beyond any sensor's range, and squares of
+it stay far from float overflow (``1e308`` once answered 500 from the histogram code)."""
+Value = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+Row = dict[str, Value | None]
 
 
 class DriftRequest(BaseModel):
@@ -36,6 +40,13 @@ def frame(rows: list[Row], field: str, settings: DriftSettings) -> pd.DataFrame:
     if len(rows) > settings.max_request_rows:
         raise InvalidInput.one(
             field, "too_long", f"at most {settings.max_request_rows} rows, got {len(rows)}"
+        )
+    columns = len({name for row in rows for name in row})
+    if len(rows) * columns > settings.max_request_cells:
+        raise InvalidInput.one(
+            field,
+            "too_many_cells",
+            f"at most {settings.max_request_cells} rows x columns, got {len(rows)} x {columns}",
         )
     data = pd.DataFrame.from_records(rows).astype("float64") if rows else pd.DataFrame()
     if data.shape[1] > settings.max_request_columns:

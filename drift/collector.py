@@ -144,7 +144,7 @@ class DriftCollector:
         state = self.monitor.tailer.state
         for name, value, text in (
             ("rows_read", state.rows_read_total, "Inference log rows read into the window"),
-            ("rows_skipped", state.rows_skipped_total, "Rows lost to log retention (estimated from bytes)"),
+            ("rows_lost", state.rows_lost_total, "Rows missing from the log sequence (retention, full disk)"),
             ("segments_skipped", state.segments_skipped_total, "Log segments deleted before they were read"),
             ("bad_lines", state.bad_lines_total, "Log lines that could not be parsed"),
         ):

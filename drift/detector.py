@@ -93,6 +93,9 @@ class WindowInfo(BaseModel):
     """Window rows left out because the serving model flagged them (failures are not drift)."""
     anomaly_share: float | None = None
     """Share of the window's rows that the model flagged."""
+    rows_missing: int = 0
+    """Rows lost from the inference log between the window's first and last row (a gap: retention
+    or a full disk); the verdict was computed without them."""
     note: str | None = None
 
 

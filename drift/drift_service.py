@@ -55,8 +55,18 @@ SERVICE = "drift"
 LOGGER = "predmaint.drift"
 
 
-def _answer(check: DriftCheck) -> Response:
-    return json_response(check.result.model_dump(mode="json"))
+def _answer(check: DriftCheck, monitor: DriftMonitor | None = None) -> Response:
+    """The check; a check of the tailed window also says what the log lost (``inference_log``)."""
+    payload = check.result.model_dump(mode="json")
+    if monitor is not None:
+        state = monitor.tailer.state
+        payload["inference_log"] = {
+            "rows_read_total": state.rows_read_total,
+            "rows_lost_total": state.rows_lost_total,
+            "segments_skipped_total": state.segments_skipped_total,
+            "bad_lines_total": state.bad_lines_total,
+        }
+    return json_response(payload)
 
 
 def build_monitor(
@@ -114,7 +124,7 @@ def get_drift(
     if refresh or check is None:
         monitor.tail()
         check = monitor.check_window()
-    return _answer(check)
+    return _answer(check, monitor)
 
 
 @router.post(
@@ -127,7 +137,8 @@ def get_drift(
 async def post_drift(request: Request, monitor: MonitorDep, settings: SettingsDep) -> Response:
     raw = await request.body()
     body = parse_model(raw, adhoc.DriftRequest) if raw.strip() else adhoc.DriftRequest()
-    return _answer(await run_in_threadpool(adhoc.run, body, monitor, settings))
+    check = await run_in_threadpool(adhoc.run, body, monitor, settings)
+    return _answer(check, monitor if body.current is None else None)
 
 
 @router.get("/drift/report", response_class=HTMLResponse, summary="Evidently HTML report of the latest check")
@@ -160,6 +171,17 @@ def readiness_checks(monitor: DriftMonitor, settings: DriftSettings) -> Sequence
             private={"source": source.description if source is not None else None},
         )
     ]
+    lost = monitor.tailer.state.rows_lost_total
+    checks.append(
+        Check(
+            "inference_log",
+            ok=not lost,
+            state="rows_lost" if lost else "ok",
+            required=False,
+            reason=f"{lost} inference log rows lost (retention or a full disk)" if lost else None,
+            info={"rows_lost_total": lost, "rows_read_total": monitor.tailer.state.rows_read_total},
+        )
+    )
     if settings.background:
         checks.append(
             Check(

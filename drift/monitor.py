@@ -294,6 +294,11 @@ class DriftMonitor:
                 machine_ids=[r.machine_id for r in rows],
                 leave_out=frozenset() if fleet.fleet_drift else frozenset(fleet.alerting),
             )
+            missing = self.tailer.window.rows_missing()
+            if missing:
+                gap = f"{missing} rows of this window were lost from the inference log (a gap)"
+                note = f"{window.note}; {gap}" if window.note else gap
+                window = window.model_copy(update={"rows_missing": missing, "note": note})
             if reference is None:
                 check = no_reference(self.config, window, self.reference_error or "no reference yet")
             else:

@@ -102,12 +102,15 @@ class DriftSettings(ServiceSettings, BaseSettings):
     """Rows (after leaving flagged ones out) a check needs before it gives a verdict."""
     engine: Engine = "evidently-legacy"
     """``scipy``: the same scores and verdicts without Evidently's snapshot (no HTML report)."""
-    max_request_rows: int = Field(default=20_000, ge=1, le=1_000_000)
+    max_request_rows: int = Field(default=5_000, ge=1, le=1_000_000)
     """Rows per side (``reference``, ``current``) in a ``POST /drift`` body."""
-    max_request_columns: int = Field(default=100, ge=1, le=10_000)
-    """Columns per side in a ``POST /drift`` body."""
-    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    """Largest ``POST /drift`` body (413 above it)."""
+    max_request_columns: int = Field(default=32, ge=1, le=10_000)
+    max_request_cells: int = Field(default=20_000, ge=1, le=100_000_000)
+    """Rows x columns per side: the compute cost of a check grows with it (calibration of an ad-hoc
+    reference draws windows from it), so beyond it a request is refused before any work (422)."""
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Larger bodies are refused (413) before they are parsed; a JSON number of ~20 bytes per cell
+    puts two sides of ``max_request_cells`` under 1 MiB; the limit leaves room for long names."""
     background: bool = True
     """Run the tail/check/poll loop in a background thread (tests switch it off and drive it)."""
 

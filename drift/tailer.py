@@ -9,10 +9,14 @@ into the persisted totals, which are saved together with the position.
 - Partial last line: only bytes up to the last newline are consumed; the rest is read next time.
   Once a newer segment exists the writer has finished the older one, so a trailing fragment there
   is counted as a bad line and skipped.
-- Retention: if the writer deleted segments the tailer had not finished, it jumps to the oldest
-  segment left, counts the segments skipped exactly and the rows skipped as an estimate (bytes not
-  read divided by the mean line length seen so far; a deleted segment is assumed to be as large as
-  the segments read to their end so far, or ``segment_bytes`` before any was).
+- Loss: every record carries the writer's ``seq`` (:mod:`core.inference_log`). A jump in it is
+  rows that never reached the tailer, counted exactly in ``rows_lost_total`` whatever the cause
+  (retention deleted segments before they were read, the facade's queue was full, its disk was
+  full). If retention deleted segments the tailer had not finished, it jumps to the oldest segment
+  left and counts the segments skipped; the rows come out of the ``seq`` gap. Loss is counted from
+  the first row this tailer's state saw (rows deleted before it ever started are not known).
+  A row after a gap carries ``lost_before``; :meth:`SlidingWindow.rows_missing` says how many rows
+  a window lacks between its oldest and newest row.
 - Window: the newest ``max_rows`` rows, further limited to ``max_age_s`` seconds before the newest
   row's ``ts`` when set. Memory is bounded by ``max_rows`` whatever the log's length.
 - Warm start: after a restart the window is refilled from the rows just before the saved position
@@ -28,7 +32,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +52,14 @@ class TailerState(BaseModel):
     """Segment of the next unread byte; ``None`` before the first segment was seen."""
     offset: int = 0
     rows_read_total: int = 0
-    rows_skipped_total: int = 0
-    """Estimated rows lost to retention (segments deleted before they were read)."""
+    rows_lost_total: int = 0
+    """Rows missing from the ``seq`` sequence (retention, a full queue or disk): exact."""
+    last_seq: int | None = None
+    """``seq`` of the last row read."""
     segments_skipped_total: int = 0
     bad_lines_total: int = 0
     bytes_read_total: int = 0
     segments_finished_total: int = 0
-    finished_segment_bytes_total: int = 0
-    """Sizes of the segments read to their end: the typical segment size for loss estimates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,9 @@ class Row:
     """The serving model flagged this row (see ``drift.monitor.select_rows``)."""
     anomaly_score: float = math.nan
     machine_id: str | None = None
+    seq: int | None = None
+    lost_before: int = 0
+    """Rows missing from the log's sequence just before this one."""
 
 
 class SlidingWindow:
@@ -106,6 +113,12 @@ class SlidingWindow:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def rows_missing(self) -> int:
+        """Rows lost between the oldest and the newest row held: a check of this window is missing
+        them (rows lost before the oldest one would have been older than the window anyway)."""
+        with self._lock:
+            return sum(row.lost_before for i, row in enumerate(self._rows) if i)
 
     @property
     def full(self) -> bool:
@@ -156,6 +169,8 @@ def parse_line(line: bytes, columns: Sequence[str]) -> Row | None:
         score = float(raw_score) if numeric else math.nan
         raw_id = record.get("machine_id")
         machine = str(raw_id) if isinstance(raw_id, str) and raw_id else None
+        raw_seq = record.get("seq")
+        seq = raw_seq if isinstance(raw_seq, int) and not isinstance(raw_seq, bool) else None
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     if not isinstance(features, dict):
@@ -171,6 +186,7 @@ def parse_line(line: bytes, columns: Sequence[str]) -> Row | None:
         is_anomaly=flagged,
         anomaly_score=score,
         machine_id=machine,
+        seq=seq,
     )
 
 
@@ -220,23 +236,23 @@ class LogTailer:
 
     # --- reading ----------------------------------------------------------------------------------
 
-    def _mean_line_bytes(self) -> float:
-        s = self.state
-        return s.bytes_read_total / s.rows_read_total if s.rows_read_total else 0.0
-
-    def _typical_segment_bytes(self) -> float:
-        """Mean size of the segments read to their end (writers overshoot their limit by up to one
-        request), else the configured ``segment_bytes``."""
-        s = self.state
-        if s.segments_finished_total:
-            return s.finished_segment_bytes_total / s.segments_finished_total
-        return float(self.segment_bytes)
-
-    def _count_skip(self, bytes_lost: float, segments: int) -> None:
-        self.state.segments_skipped_total += segments
-        mean = self._mean_line_bytes()
-        if mean > 0 and bytes_lost > 0:
-            self.state.rows_skipped_total += round(bytes_lost / mean)
+    def _count_gaps(self, rows: list[Row]) -> list[Row]:
+        """Count the rows missing from the ``seq`` sequence and mark the rows after each gap."""
+        state = self.state
+        out = rows
+        for i, row in enumerate(rows):
+            if row.seq is None:
+                continue
+            last = state.last_seq
+            if last is not None and row.seq > last + 1:
+                lost = row.seq - last - 1
+                state.rows_lost_total += lost
+                if out is rows:
+                    out = list(rows)
+                out[i] = replace(row, lost_before=lost)
+            # a seq at or below the last one: the log was started afresh, not a loss
+            state.last_seq = row.seq
+        return out
 
     def poll(self, max_bytes: int | None = None) -> int:
         """Read what is new (at most about ``max_bytes``), apply it, save the position. Returns rows
@@ -253,11 +269,8 @@ class LogTailer:
             newer = [s for s in seqs if s > state.seq]
             if not newer:
                 return 0  # our segment is gone and nothing newer exists yet: wait
-            # Retention deleted unread data: the rest of our segment and any segment in between.
-            lost_segments = newer[0] - state.seq
-            size = self._typical_segment_bytes()
-            lost_bytes = max(size - state.offset, 0) + (lost_segments - 1) * size
-            self._count_skip(lost_bytes, lost_segments)
+            # Retention deleted unread data: the rows lost show as a seq gap in the next row read.
+            state.segments_skipped_total += newer[0] - state.seq
             state.seq, state.offset = newer[0], 0
         applied = 0
         budget = max_bytes if max_bytes is not None else math.inf
@@ -271,6 +284,7 @@ class LogTailer:
             except FileNotFoundError:
                 break  # deleted under us; next poll handles the gap
             if rows:
+                rows = self._count_gaps(rows)
                 self.window.extend(rows)
                 if self.on_rows is not None:
                     self.on_rows(rows)
@@ -286,7 +300,6 @@ class LogTailer:
                 break
             nxt = [s for s in seqs if s > state.seq]
             state.segments_finished_total += 1
-            state.finished_segment_bytes_total += state.offset
             state.seq, state.offset = nxt[0], 0
             self._save_state()
         return applied

@@ -89,8 +89,10 @@ class OnlineStoreUnavailable(FeaturesError, ServiceUnavailable):
     status = 503
     code = "online_store_unavailable"
 
-    def __init__(self, message: str, detail: Any = None, *, hint: str | None = None) -> None:
-        ServiceUnavailable.__init__(self, message, detail)
+    def __init__(
+        self, message: str, detail: Any = None, *, hint: str | None = None, retry_after_s: int = 5
+    ) -> None:
+        ServiceUnavailable.__init__(self, message, detail, retry_after_s)
         self.hint = hint
         if hint is not None and isinstance(self.detail, dict):
             self.detail.setdefault("hint", hint)

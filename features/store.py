@@ -72,6 +72,8 @@ DEFAULT_REDIS_URL: Final = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
 FEATURE_REFS: Final[tuple[str, ...]] = tuple(f"{FEATURE_VIEW}:{name}" for name in VIEW_FEATURES)
 """Feast feature references of every view feature (``sensor_stats_view:<name>``)."""
 
+REDIS_TIMEOUT_KEYS: Final = ("socket_timeout", "socket_connect_timeout")
+
 
 def start_redis_hint(port: int = DEFAULT_REDIS_PORT) -> str:
     """How to start a throw-away Redis on loopback (nothing kept on disk): the one hint everywhere."""
@@ -112,6 +114,15 @@ def redis_connection_string(url: str) -> str:
     return ",".join(parts)
 
 
+def with_redis_timeouts(connection_string: str, timeout_s: float) -> str:
+    """Feast's connection string with ``socket_timeout`` and ``socket_connect_timeout`` (seconds)
+    added where it does not set them: without them a hung Redis holds a read forever. Feast hands
+    every ``key=value`` of the string to ``redis.Redis`` (JSON-decoded)."""
+    keys = {part.split("=", 1)[0].strip() for part in connection_string.split(",") if "=" in part}
+    extra = [f"{key}={timeout_s:g}" for key in REDIS_TIMEOUT_KEYS if key not in keys]
+    return ",".join([connection_string, *extra])
+
+
 def load_config_dict(layout: DataLayout, config_path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
     """The YAML with ``${PREDMAINT_DATA_DIR}`` set to ``layout.root`` and other placeholders from the
     environment (unset ones stay as written, as with ``os.path.expandvars``)."""
@@ -132,11 +143,13 @@ def build_repo_config(
     *,
     config_path: Path = DEFAULT_CONFIG,
     registry_path: Path | None = None,
+    redis_timeout_s: float | None = None,
 ) -> RepoConfig:
     """The Feast ``RepoConfig`` for a data layout. ``online="redis"`` replaces the YAML's online store
     with Redis at ``redis_url`` (default: ``$REDIS_CONNECTION_STRING``, else local Redis DB 0).
     ``registry_path`` replaces the layout's registry file with an applied one that is only read
-    (the facade image's, see :mod:`features.applied_registry`)."""
+    (the facade image's, see :mod:`features.applied_registry`). ``redis_timeout_s`` sets the Redis
+    client's connect and command (socket) timeouts, unless the connection string sets them."""
     from feast.repo_config import RepoConfig
 
     raw = load_config_dict(layout, config_path)
@@ -148,7 +161,10 @@ def build_repo_config(
         keep = {
             k: v for k, v in current.items() if current.get("type") == "redis" and k != "connection_string"
         }
-        raw["online_store"] = {**keep, "type": "redis", "connection_string": redis_connection_string(url)}
+        connection = redis_connection_string(url)
+        if redis_timeout_s is not None:
+            connection = with_redis_timeouts(connection, redis_timeout_s)
+        raw["online_store"] = {**keep, "type": "redis", "connection_string": connection}
     elif online != "sqlite":
         raise ValueError(f"unknown online store {online!r}: use sqlite or redis")
     config = RepoConfig(**raw)
@@ -163,18 +179,46 @@ def open_store(
     *,
     config_path: Path = DEFAULT_CONFIG,
     registry_path: Path | None = None,
+    redis_timeout_s: float | None = None,
 ) -> FeatureStore:
     """Open the feature store of a data layout (creates the Feast directory, nothing else);
-    ``registry_path`` as in :func:`build_repo_config`."""
+    ``registry_path`` and ``redis_timeout_s`` as in :func:`build_repo_config`. With
+    ``redis_timeout_s`` the Redis client also gives up after the first failed attempt (see
+    :func:`_no_redis_retries`)."""
     from feast import FeatureStore
 
     layout.feast_dir.mkdir(parents=True, exist_ok=True)
     config = build_repo_config(
-        layout, online, redis_url, config_path=config_path, registry_path=registry_path
+        layout,
+        online,
+        redis_url,
+        config_path=config_path,
+        registry_path=registry_path,
+        redis_timeout_s=redis_timeout_s,
     )
     store = FeatureStore(repo_path=str(layout.root), config=config)
     _tune_sqlite(store)
+    if redis_timeout_s is not None:
+        _no_redis_retries(store)
     return store
+
+
+def _no_redis_retries(store: FeatureStore) -> None:
+    """Make the Feast Redis client fail after one attempt. redis-py's default retries three times
+    with exponential back-off (up to 10 s each), so one read of an unreachable Redis took up to
+    9.3 s; the caller (the facade's circuit, :mod:`scoring.store_guard`) decides when to try again.
+    Reaches into Feast's provider; skipped if Feast changes it."""
+    if getattr(store.config.online_store, "type", None) != "redis":
+        return
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    try:
+        online = store._get_provider().online_store
+        client = online._get_client(store.config.online_store)  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - a Feast upgrade moved it; timeouts still apply
+        return
+    client.set_retry(Retry(NoBackoff(), 0))
 
 
 def _tune_sqlite(store: FeatureStore) -> None:
@@ -404,7 +448,7 @@ def _translate_error(store: FeatureStore, exc: Exception) -> None:
 
     if isinstance(exc, FeatureViewNotFoundException):
         raise StoreNotApplied(str(store.config.registry.path)) from exc
-    if isinstance(exc, redis.exceptions.ConnectionError):
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         raise OnlineStoreUnavailable(f"online store unavailable: {exc}", hint=START_REDIS_HINT) from exc
     if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
         raise StoreNotApplied(str(store.config.registry.path)) from exc

@@ -42,3 +42,28 @@ resource "azurerm_key_vault_secret" "redis_connection" {
 
   depends_on = [azurerm_role_assignment.deployer_kv_secrets_officer]
 }
+
+# API keys of the facade (SCORING_API_KEY) and the drift sidecar (DRIFT_API_KEY): generated here,
+# read by the Pod through the CSI driver (chart keyVault.objects); callers get them from the vault.
+resource "random_password" "api_key" {
+  for_each = toset(["scoring", "drift"])
+  length   = 48
+  special  = false
+}
+
+resource "azurerm_key_vault_secret" "api_key" {
+  for_each     = random_password.api_key
+  name         = "${each.key}-api-key"
+  key_vault_id = azurerm_key_vault.main.id
+  content_type = "text/plain; API key (x-api-key or Authorization: Bearer)"
+  value        = each.value.result
+  # Rotated by replacing random_password; the date only satisfies the expiry policy.
+  expiration_date = timeadd(plantimestamp(), "8760h")
+  tags            = local.tags
+
+  lifecycle {
+    ignore_changes = [expiration_date]
+  }
+
+  depends_on = [azurerm_role_assignment.deployer_kv_secrets_officer]
+}

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from core.contract import FEATURE_TTL
 from features.errors import OnlineStoreUnavailable
@@ -25,7 +24,7 @@ async def online_matrix(
     if state.reader is None:
         raise OnlineStoreUnavailable(NO_STORE)
     now = datetime.now(UTC)
-    found = await run_in_threadpool(state.reader.read, machine_ids, now)
+    found = await state.reader.read(machine_ids, now)
     unknown = [f.machine_id for f in found if f.values is None]
     if unknown:
         raise UnknownMachine(f"no online features for {', '.join(unknown[:10])}", {"machine_ids": unknown})

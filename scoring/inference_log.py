@@ -7,11 +7,20 @@ drains the buffer every ``flush_interval_s``, serialises the chunks, appends the
 segment, starts a new segment when it passes ``segment_bytes`` and deletes the oldest beyond
 ``retained_segments``. When the buffer is full the chunk is dropped and its rows are counted: a slow
 disk or a stalled reader costs a bounded backlog and a counter, never request latency.
+
+Accounting: every row gets the next ``seq`` (see :mod:`core.inference_log`) when it is submitted,
+kept or not, so a reader sees every loss (queue full, full disk, retention) as a gap. A batch is
+written with unbuffered ``write`` calls and counted written only once they all succeeded; a failed
+write is cut back off the file (``ftruncate``), so no partial line is left behind, and its rows are
+counted dropped: ``written + dropped`` is exactly the rows submitted once the buffer is drained.
+At start the writer continues the sequence from the newest segment's last line (and cuts off a
+fragment a crash left there).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -21,7 +30,7 @@ from typing import IO
 import numpy as np
 import orjson
 
-from core.inference_log import list_segments, segment_name
+from core.inference_log import last_seq, list_segments, segment_name
 from scoring.explanations import TopFeature
 
 log = logging.getLogger(__name__)
@@ -45,13 +54,14 @@ class LogChunk:
     def rows(self) -> int:
         return int(self.scores.shape[0])
 
-    def lines(self) -> bytes:
-        """The chunk as JSON Lines in the ``InferenceRecord`` shape."""
+    def lines(self, first_seq: int) -> bytes:
+        """The chunk as JSON Lines in the ``InferenceRecord`` shape, rows numbered from ``first_seq``."""
         values = self.matrix.astype(np.float64).tolist()
         scores = self.scores.tolist()
         out = []
         for i, score in enumerate(scores):
             record: dict[str, object] = {
+                "seq": first_seq + i,
                 "ts": self.ts,
                 "model_version": self.model_version,
                 "features": dict(zip(self.features, values[i], strict=True)),
@@ -85,12 +95,14 @@ class InferenceLogWriter:
         self.retained_segments = retained_segments
         self.queue_size = queue_size
         self.flush_interval_s = flush_interval_s
-        self._pending: deque[LogChunk] = deque()
+        self._pending: deque[tuple[int, LogChunk]] = deque()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.dropped_records = 0
         self.written_records = 0
         self.write_errors = 0
+        self.submitted_records = 0
+        self._next_seq = 0
         self._thread: threading.Thread | None = None
         self._file: IO[bytes] | None = None
         self._seq = 0
@@ -103,12 +115,28 @@ class InferenceLogWriter:
 
         ``deque.append`` is atomic; the size check races benignly (the bound may be passed by the
         number of concurrent submitters, which on one event loop is one)."""
-        if len(self._pending) >= self.queue_size:
-            with self._lock:
-                self.dropped_records += chunk.rows
-            return False
-        self._pending.append(chunk)
+        rows = chunk.rows
+        with self._lock:
+            first = self._next_seq
+            self._next_seq += rows
+            self.submitted_records += rows
+            if len(self._pending) >= self.queue_size:
+                self.dropped_records += rows
+                return False
+        self._pending.append((first, chunk))
         return True
+
+    def status(self) -> dict[str, int]:
+        """Counts for readiness and metrics: ``written + dropped + pending rows = submitted``."""
+        with self._lock:
+            return {
+                "backlog": len(self._pending),
+                "submitted_records": self.submitted_records,
+                "written_records": self.written_records,
+                "dropped_records": self.dropped_records,
+                "write_errors": self.write_errors,
+                "next_seq": self._next_seq,
+            }
 
     @property
     def backlog(self) -> int:
@@ -118,8 +146,13 @@ class InferenceLogWriter:
     # --- writer side ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Continue the sequence of the log on disk, then start the writer thread."""
         if self._thread is not None:
             return
+        try:
+            self._recover()
+        except OSError as exc:  # an unwritable log directory: the writes will fail and be counted
+            log.warning("inference log could not be recovered (%s)", exc)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="inference-log-writer", daemon=True)
         self._thread.start()
@@ -142,31 +175,54 @@ class InferenceLogWriter:
             if stopping:
                 return
 
+    def _recover(self) -> None:
+        """Cut a crash's trailing fragment off the newest segment and continue its sequence."""
+        segments = list_segments(self.directory)
+        if not segments:
+            return
+        path = segments[-1][1]
+        with path.open("r+b") as fh:
+            data = fh.read()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                fh.truncate(end)
+        seq = last_seq(data[:end])
+        if seq is not None:
+            with self._lock:
+                self._next_seq = max(self._next_seq, seq + 1)
+
     def _drain(self) -> None:
         while self._pending:
-            batch: list[LogChunk] = []
-            while self._pending and len(batch) < 256:
-                batch.append(self._pending.popleft())
+            first, chunk = self._pending.popleft()
             try:
-                self._write(batch)
+                self._write(chunk.lines(first))
             except OSError as exc:  # a full or read-only disk: count, keep serving
-                rows = sum(c.rows for c in batch)
                 with self._lock:
                     self.write_errors += 1
-                    self.dropped_records += rows
-                log.warning("inference log write failed (%s); %d records dropped", exc, rows)
-                self._file = None
-
-    def _write(self, chunks: list[LogChunk]) -> None:
-        for chunk in chunks:
-            data = chunk.lines()
-            handle = self._segment()
-            handle.write(data)
-            self._size += len(data)
+                    self.dropped_records += chunk.rows
+                log.warning("inference log write failed (%s); %d records dropped", exc, chunk.rows)
+                continue
             with self._lock:
                 self.written_records += chunk.rows
-        if self._file is not None:
-            self._file.flush()
+
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` whole or not at all: a failed write is truncated back off the file."""
+        handle = self._segment()
+        start = self._size
+        view = memoryview(data)
+        try:
+            while view:
+                n = handle.write(view)
+                view = view[n or 0 :]
+        except OSError:
+            self._size = start
+            try:
+                os.ftruncate(handle.fileno(), start)
+            except OSError:  # cannot even cut it back: reopen next time, the reader skips the fragment
+                handle.close()
+                self._file = None
+            raise
+        self._size += len(data)
 
     def _segment(self) -> IO[bytes]:
         """The open segment, rotating when the current one passed the size limit."""
@@ -179,7 +235,7 @@ class InferenceLogWriter:
                 self._seq, last = existing[-1]
                 self._size = last.stat().st_size
                 if self._size < self.segment_bytes:
-                    self._file = open(last, "ab")  # noqa: SIM115 - kept open across writes
+                    self._file = open(last, "ab", buffering=0)  # noqa: SIM115 - kept open across writes
                     return self._file
                 self._seq += 1
             else:
@@ -187,7 +243,7 @@ class InferenceLogWriter:
         else:
             self._file.close()
             self._seq += 1
-        self._file = open(self.directory / segment_name(self._seq), "ab")  # noqa: SIM115
+        self._file = open(self.directory / segment_name(self._seq), "ab", buffering=0)  # noqa: SIM115
         self._size = 0
         self._prune()
         return self._file

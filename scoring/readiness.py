@@ -7,7 +7,7 @@ a call made now.
 - ``online_store`` (optional): the ``machine_id`` path and ``/ingest`` need it, inline scoring does
   not, so an unreachable store degrades the pod instead of taking it out of the Service (a facade
   configured without one, ``SCORING_ONLINE_STORE=none``, is not degraded).
-- ``inference_log`` (optional): backlog and dropped records.
+- ``inference_log`` (optional): backlog, submitted, written and dropped records; dropped ones degrade.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _model(state: ServiceState) -> Check:
 
 def _online_store(state: ServiceState) -> Check:
     reader = state.reader
-    if reader is None or state.store_probe is None:
+    if reader is None:
         # the operator chose inline scoring only: nothing is missing, nothing to degrade
         return Check("online_store", ok=True, state="not_configured", required=False, info={"kind": "none"})
     if reader.state != "open":
@@ -47,17 +47,16 @@ def _online_store(state: ServiceState) -> Check:
             "online_store", ok=False, state=reader.state, required=False, reason=reader.error,
             info={"kind": reader.kind},
         )  # fmt: skip
-    if reader.kind == "redis":
-        reachable, reason = state.store_probe.result()
-    else:
-        reachable, reason = reader.probe()  # an embedded store: nothing to reach, no I/O
+    health, guard = reader.health, reader.guard  # the reader's last background check, its circuit
+    ok = health.reachable and guard.state == "closed"
     return Check(
         "online_store",
-        ok=bool(reachable),
-        state="probing" if reachable is None else "ok" if reachable else "unreachable",
+        ok=ok,
+        state="probing" if health.checked_at is None else "ok" if ok else "unreachable",
         required=False,
-        reason=reason,
-        info={"kind": reader.kind},
+        reason=health.reason or (None if guard.state == "closed" else f"circuit_{guard.state}"),
+        info={"kind": reader.kind, "circuit": guard.state, "in_flight": guard.in_flight},
+        private={"checked_at": health.checked_at},
     )
 
 
@@ -65,10 +64,13 @@ def _inference_log(state: ServiceState) -> Check:
     writer = state.log_writer
     if writer is None:
         return Check("inference_log", ok=True, state="disabled", required=False)
+    status = writer.status()  # written + dropped + pending = submitted, counted exactly
+    dropped = status["dropped_records"]
     return Check(
         "inference_log",
-        ok=True,
-        state="ok",
+        ok=not dropped,
+        state="dropping" if dropped else "ok",
         required=False,
-        info={"backlog": writer.backlog, "dropped_records": writer.dropped_records},
+        reason=f"{dropped} records dropped (queue full or write failed)" if dropped else None,
+        info=dict(status),
     )

@@ -43,7 +43,15 @@ class ScoringSettings(ServiceSettings, BaseSettings):
     redis_url: str | None = None
     """``redis://host:port/db`` (``rediss://`` for TLS); required when ``online_store`` is redis."""
     store_timeout_s: float = Field(default=0.5, gt=0, le=30)
-    """Connect/read timeout of the readiness probe of the online store."""
+    """Longest a request waits for the online store; also the Redis client's connect and command
+    timeouts and the background check's. Beyond it the request answers 503 (``timeout``)."""
+    store_max_concurrent: int = Field(default=8, ge=1, le=256)
+    """Online store calls in flight at once (own thread pool); more answer 503 ``busy`` at once."""
+    store_circuit_open_s: float = Field(default=2.0, gt=0, le=300)
+    """After a failed store call, requests answer 503 ``circuit_open`` at once until a background
+    check succeeds, or this long at most before one trial call goes through."""
+    store_check_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between background checks of the online store (what readiness reports)."""
     feast_registry: Path | None = None
     """An applied Feast registry file, only read (default: the data layout's own registry). The
     facade image sets it to the registry it applied at build time, the same in every pod."""

@@ -20,11 +20,8 @@ from scoring.metrics import ScoringMetrics
 from scoring.model_store import ModelStore
 from scoring.online import OnlineFeatureReader
 from scoring.settings import ScoringSettings
-from service.health import BackgroundProbe
 
 FEATURES: tuple[str, ...] = MODEL_FEATURES
-STORE_PROBE_INTERVAL_S = 1.0
-"""Readiness reports the online store's reachability from a probe at most this old."""
 
 
 @dataclass
@@ -36,7 +33,6 @@ class ServiceState:
     store: ModelStore | None
     reader: OnlineFeatureReader | None
     log_writer: InferenceLogWriter | None
-    store_probe: BackgroundProbe | None = None
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
@@ -56,6 +52,8 @@ class ServiceState:
     async def stop(self) -> None:
         if self.store is not None:
             self.store.stop()
+        if self.reader is not None:
+            self.reader.close()
         await self.backend.aclose()
         if self.log_writer is not None:
             self.log_writer.close()
@@ -99,17 +97,20 @@ def build_state(
             queue_size=settings.log_queue_size,
         )
     reader = None
-    probe = None
     if settings.online_store != "none":
+        # the reader checks the store in its own thread and guards every call (timeouts, a bounded
+        # number in flight, a circuit): readiness and requests read that state, never wait on Redis
         reader = OnlineFeatureReader(
             layout,
             settings.online_store,
             settings.redis_url,
-            probe_timeout_s=settings.store_timeout_s,
+            timeout_s=settings.store_timeout_s,
+            max_concurrent=settings.store_max_concurrent,
+            circuit_open_s=settings.store_circuit_open_s,
+            check_interval_s=settings.store_check_interval_s,
             registry_path=settings.feast_registry,
         )
-        probe = BackgroundProbe(reader.probe, STORE_PROBE_INTERVAL_S, "online-store")
-    state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer, probe)
+    state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
     return state
 

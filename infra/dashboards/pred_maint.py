@@ -152,7 +152,7 @@ def _drift_panels() -> list[timeseries.Panel | stat.Panel]:
             "short",
             _query(f"sum(rate(predmaint_drift_checks_total[{w}])) * 60", "checks per min"),
             _query(f"sum(rate(predmaint_drift_tailer_bad_lines_total[{w}])) * 60", "bad lines per min"),
-            _query(f"sum(rate(predmaint_drift_tailer_rows_skipped_total[{w}])) * 60", "rows lost per min"),
+            _query(f"sum(rate(predmaint_drift_tailer_rows_lost_total[{w}])) * 60", "rows lost per min"),
         ),
     ]
 

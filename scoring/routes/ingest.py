@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from core.contract import MAX_INGEST_BATCH, TelemetryBatch
 from features.errors import OnlineStoreUnavailable
@@ -32,7 +31,7 @@ async def ingest(request: Request, state: StateDep) -> Response:
     batch = await read_model(request, TelemetryBatch)
     if state.reader is None:
         raise OnlineStoreUnavailable(NO_STORE)
-    result = await run_in_threadpool(state.reader.ingest, batch)
+    result = await state.reader.ingest(batch)
     payload = result.model_dump(mode="json") if hasattr(result, "model_dump") else _plain(result)
     return json_response(payload)
 

@@ -140,6 +140,13 @@ def test_retention_overtaking_the_sidecar_is_counted_not_fatal(bundle: Bundle, l
             sidecar.post("/drift", json={})
             state = sidecar.app.state.monitor.tailer.state  # type: ignore[attr-defined]
             assert state.segments_skipped_total > 0
-            assert state.rows_skipped_total > 0
-            # estimate: every row was either read or counted as skipped, within a segment's worth
-            assert abs(state.rows_read_total + state.rows_skipped_total - 420) <= 20
+            assert state.rows_lost_total > 0
+            # exact: every row was either read or counted as lost (from the log's seq numbers)
+            assert state.rows_read_total + state.rows_lost_total == 420
+            ready = sidecar.get("/health/ready").json()
+            assert ready["status"] == "degraded"
+            assert ready["checks"]["inference_log"]["rows_lost_total"] == state.rows_lost_total
+            answer = sidecar.get("/drift").json()
+            assert answer["inference_log"]["rows_lost_total"] == state.rows_lost_total
+            metrics = sidecar.get("/metrics").text
+            assert f"predmaint_drift_tailer_rows_lost_total {float(state.rows_lost_total)}" in metrics

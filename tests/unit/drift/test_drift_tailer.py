@@ -14,6 +14,7 @@ from drift.tailer import LogTailer, Row, SlidingWindow
 
 def _line(i: int) -> bytes:
     record = {
+        "seq": i,
         "ts": 1_700_000_000.0 + i,
         "model_version": "1",
         "features": {name: float(i) for name in MODEL_FEATURES},
@@ -86,27 +87,34 @@ def test_garbage_and_a_fragment_left_by_a_crashed_writer_are_counted_as_bad_line
     assert tailer.state.bad_lines_total == 3
 
 
-def test_segments_deleted_by_retention_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_segments_deleted_by_retention_are_skipped_and_the_rows_lost_counted_exactly(
+    tmp_path: Path,
+) -> None:
     log, seen = tmp_path / "log", list[float]()
-    lines = 4  # segment 1 is read completely and stays under its 4096-byte limit
-    _append(log, 1, b"".join(_line(i) for i in range(lines)))
+    _append(log, 1, b"".join(_line(i) for i in range(4)))
     tailer = _tailer(tmp_path, seen)
     tailer.poll()
-    line_bytes = len(_line(0))
-    # the writer fills segment 2 and 3 (4096 bytes each), starts 4, and retention deletes 1-3
-    for seq in (2, 3):
-        _append(log, seq, b"x" * 4096)
+    # the writer goes on (rows 4-999 in segments 2 and 3), starts 4, and retention deletes 1-3
+    _append(log, 2, b"".join(_line(i) for i in range(4, 500)))
+    _append(log, 3, b"".join(_line(i) for i in range(500, 1000)))
     _append(log, 4, b"".join(_line(i) for i in range(1000, 1003)))
     for seq in (1, 2, 3):
         (log / segment_name(seq)).unlink()
     tailer.poll()
     assert seen[-3:] == [1000.0, 1001.0, 1002.0]
     assert tailer.state.segments_skipped_total == 3
-    # segment 1 had been read completely (its 4096-byte limit counted as the unread tail is the only
-    # over-estimate); 2 and 3 were never read
-    assert lines * line_bytes < 4096
-    expected = round((4096 - lines * line_bytes + 2 * 4096) / line_bytes)
-    assert tailer.state.rows_skipped_total == expected
+    assert tailer.state.rows_lost_total == 996  # rows 4-999, from the seq gap
+    assert tailer.state.rows_read_total + tailer.state.rows_lost_total == 1003
+    # the window holds rows 0-3 and 1000-1002: a check of it is missing the 996 in between
+    assert tailer.window.rows_missing() == 996
+
+
+def test_a_log_started_afresh_is_not_a_loss(tmp_path: Path) -> None:
+    log, seen = tmp_path / "log", []
+    _append(log, 1, b"".join(_line(i) for i in range(10, 13)) + b"".join(_line(i) for i in range(3)))
+    tailer = _tailer(tmp_path, seen)
+    tailer.poll()
+    assert tailer.state.rows_read_total == 6 and tailer.state.rows_lost_total == 0
 
 
 def test_window_keeps_the_newest_rows_by_count_and_by_age() -> None:

@@ -256,7 +256,9 @@ def test_a_stalled_log_drops_and_counts_but_predict_answers(
     assert registry.get_sample_value("predmaint_inference_log_dropped_records_total") == 14
     assert registry.get_sample_value("predmaint_inference_log_backlog") == 3
     log_check = ready["checks"]["inference_log"]
-    assert (log_check["backlog"], log_check["dropped_records"]) == (3, 14)
+    counts = (log_check["backlog"], log_check["dropped_records"], log_check["submitted_records"])
+    assert counts == (3, 14, 20)
+    assert ready["status"] == "degraded" and log_check["state"] == "dropping"
 
 
 def test_unknown_route_and_method_are_4xx(client: TestClient) -> None:

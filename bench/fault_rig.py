@@ -1,0 +1,216 @@
+"""Real parts for fault probes: a private ``redis-server`` that can be hung (SIGSTOP) or killed, and
+the scoring facade under uvicorn in its own process, on loopback ports of their own.
+
+Used by ``bench/bench_faults.py`` (the figures) and ``tests/integration/faults`` (the assertions),
+so both probe the same set-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_BINARY = "redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: object, timeout_s: float, what: str, interval_s: float = 0.05) -> None:
+    """Poll ``check()`` until it is truthy; AssertionError naming ``what`` after ``timeout_s``."""
+    assert callable(check)
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout_s:g} s")
+        time.sleep(interval_s)
+
+
+class RedisServer:
+    """``redis-server`` on its own loopback port, nothing kept on disk. ``pause()`` hangs it (SIGSTOP:
+    connections are accepted by the kernel, nothing answers), ``resume()`` undoes that, ``stop()``
+    makes the port refuse connections."""
+
+    def __init__(self) -> None:
+        binary = shutil.which(REDIS_BINARY)
+        if binary is None:
+            raise FileNotFoundError(f"{REDIS_BINARY} is not on PATH (apt-get install redis-server)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        cmd = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._answers, 10, f"redis-server on port {self.port}")
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
+        except redis.exceptions.RedisError:
+            return False
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+class Facade:
+    """``uvicorn --factory scoring.main:create_app`` in a subprocess; ``env`` adds to the environment.
+    Ready when ``/health/ready`` answers 200 and the online store has been opened and checked."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, ready_timeout_s: float = 120) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "scoring.main:create_app"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_until(self._ready, ready_timeout_s, "facade ready", interval_s=0.2)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        assert self.proc.poll() is None, self.log_path.read_text()
+        try:
+            r = httpx.get(f"{self.base}/health/ready", timeout=1)
+        except httpx.TransportError:
+            return False
+        store = r.json().get("online_store", {})
+        return r.status_code == 200 and store.get("state") != "opening"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def prepare_store(data_dir: Path, redis_url: str) -> None:
+    """Apply the feature definitions to a data directory whose online store is this Redis."""
+    from core.layout import DataLayout
+    from features.store import apply, open_store
+
+    apply(open_store(DataLayout(data_dir), online="redis", redis_url=redis_url))
+
+
+def facade_env(data_dir: Path, bundle_dir: Path, redis_url: str) -> dict[str, str]:
+    """Environment of a facade serving a bundle with the machine_id path on this Redis."""
+    return {
+        "PREDMAINT_DATA_DIR": str(data_dir),
+        "SCORING_MODEL_PATH": str(bundle_dir),
+        "SCORING_ONLINE_STORE": "redis",
+        "SCORING_REDIS_URL": redis_url,
+        "SCORING_INFERENCE_LOG_DIR": str(data_dir / "inference-log"),
+    }
+
+
+@dataclass
+class Probe:
+    """What the clients of :func:`probe_load` saw."""
+
+    machine_statuses: list[int] = field(default_factory=list)
+    machine_latencies_s: list[float] = field(default_factory=list)
+    reasons: set[str] = field(default_factory=set)
+    """``detail.reason`` of every 503."""
+    health_latencies_s: list[float] = field(default_factory=list)
+    ready_statuses: set[str] = field(default_factory=set)
+    inline_statuses: list[int] = field(default_factory=list)
+    inline_latencies_s: list[float] = field(default_factory=list)
+
+
+async def probe_load(
+    base: str,
+    machine: str,
+    row: Mapping[str, float],
+    seconds: float,
+    clients: int,
+    *,
+    pause_s: float = 0.05,
+) -> Probe:
+    """``clients`` users asking for ``machine`` (each waits ``pause_s`` between its requests), one
+    polling ``/health/live`` and ``/health/ready``, one scoring ``row`` inline; for ``seconds``."""
+    out = Probe()
+    stop_at = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients + 4)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+
+        async def timed(method: str, path: str, body: object = None) -> tuple[httpx.Response, float]:
+            started = time.perf_counter()
+            r = await client.request(method, path, json=body)
+            return r, time.perf_counter() - started
+
+        async def by_machine() -> None:
+            while time.monotonic() < stop_at:
+                r, took = await timed("POST", "/predict", {"machine_id": machine})
+                out.machine_statuses.append(r.status_code)
+                out.machine_latencies_s.append(took)
+                if r.status_code == 503:
+                    out.reasons.add(str(r.json()["detail"]["reason"]))
+                await asyncio.sleep(pause_s)
+
+        async def health() -> None:
+            while time.monotonic() < stop_at:
+                for path in ("/health/live", "/health/ready"):
+                    r, took = await timed("GET", path)
+                    out.health_latencies_s.append(took)
+                    if path == "/health/ready":
+                        out.ready_statuses.add(str(r.json().get("status")) if r.status_code == 200 else "503")
+                await asyncio.sleep(pause_s)
+
+        async def inline() -> None:
+            while time.monotonic() < stop_at:
+                r, took = await timed("POST", "/predict", {"features": dict(row)})
+                out.inline_statuses.append(r.status_code)
+                out.inline_latencies_s.append(took)
+                await asyncio.sleep(pause_s)
+
+        await asyncio.gather(*(by_machine() for _ in range(clients)), health(), inline())
+    return out
