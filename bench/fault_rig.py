@@ -111,8 +111,8 @@ class Facade:
             r = httpx.get(f"{self.base}/health/ready", timeout=1)
         except httpx.TransportError:
             return False
-        store = r.json().get("online_store", {})
-        return r.status_code == 200 and store.get("state") != "opening"
+        store = r.json().get("checks", {}).get("online_store", {})
+        return r.status_code == 200 and store.get("state") not in (None, "opening", "probing")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

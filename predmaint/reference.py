@@ -18,6 +18,7 @@ import inspect
 import os
 import re
 import sys
+import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +28,12 @@ if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "features", "simulator", "aml", "scoring", "drift", "functions", "predmaint")
-"""The project's Python packages (one per top-level folder, see the README's "What is where")."""
+PACKAGES: tuple[str, ...] = tuple(
+    tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "packages"
+    ]
+)
+"""The project's Python packages (one per top-level folder): the wheel's list in pyproject.toml."""
 DOC_FILES = ("README.md", "docs/*.md")
 BLOCK = re.compile(
     r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)", re.S
@@ -249,7 +254,7 @@ def routes() -> frozenset[Route]:
 def error_codes() -> frozenset[str]:
     """Every ``error`` code an answer can carry: the ``code`` of each project exception class (or,
     for classes without one, its name in snake case, as the facade's handler derives it)."""
-    for name in _modules_defining(r"class \w+\((\w+Error|Exception)\)"):
+    for name in _modules_defining(r"class \w+\([^)]*(Error|Exception)[^)]*\)"):
         importlib.import_module(name)
     codes: set[str] = set()
     stack: list[type[BaseException]] = [Exception]

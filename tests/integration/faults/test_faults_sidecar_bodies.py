@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.layout import DataLayout
-from drift.drift_service import MAX_ABS_VALUE, create_app
+from drift.adhoc import MAX_ABS_VALUE
+from drift.drift_service import create_app
 from drift.settings import DriftSettings
 
 pytestmark = pytest.mark.integration
