@@ -100,6 +100,8 @@ class ServiceState:
         if self.store is not None:
             self.store.stop()
         await self.backend.aclose()
+        if self.reader is not None:
+            await run_in_threadpool(self.reader.close)  # checkpoints the ingest state (SIGTERM)
         if self.log_writer is not None:
             self.log_writer.close()
 
@@ -205,12 +207,17 @@ def create_app(
             settings.redis_url,
             probe_timeout_s=settings.store_timeout_s,
             registry_path=settings.feast_registry,
+            max_clock_skew_s=settings.ingest_max_clock_skew_s,
         )
         if settings.online_store != "none"
         else None
     )
     state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
+    if reader is not None:
+        from features.ingest_metrics import IngestCollector
+
+        registry.register(IngestCollector(lambda: reader.ingestor))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

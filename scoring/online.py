@@ -12,10 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.contract import MAX_CLOCK_SKEW
 from core.layout import DataLayout
 from scoring.errors import OnlineStoreUnavailable
 
@@ -36,12 +37,14 @@ class OnlineFeatureReader:
         *,
         probe_timeout_s: float = 0.5,
         registry_path: Path | None = None,
+        max_clock_skew_s: float | None = None,
     ) -> None:
         self.layout = layout
         self.kind = kind
         self.redis_url = redis_url
         self.probe_timeout_s = probe_timeout_s
         self.registry_path = registry_path
+        self.max_clock_skew_s = max_clock_skew_s
         self.state: StoreState = "opening"
         self.error: str | None = None
         self._store: Any = None
@@ -64,7 +67,9 @@ class OnlineFeatureReader:
             store = open_store(
                 self.layout, online=self.kind, redis_url=self.redis_url, registry_path=self.registry_path
             )
-            self._ingestor = Ingestor(store, self.layout)
+            skew_s = self.max_clock_skew_s
+            skew = MAX_CLOCK_SKEW if skew_s is None else timedelta(seconds=skew_s)
+            self._ingestor = Ingestor(store, self.layout, max_clock_skew=skew)
             self._store = store
             self.state, self.error = "open", None
         except Exception as exc:  # reported by readiness and by every machine_id request
@@ -87,6 +92,20 @@ class OnlineFeatureReader:
 
     def wait_open(self, timeout_s: float) -> bool:
         return self._opened.wait(timeout_s)
+
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Shutdown: wait for an open still under way (it may be replaying the ingest log), then
+        close the ingestor, which checkpoints its open windows and queued offline writes."""
+        if not self._opened.wait(timeout_s):
+            log.warning("online store still opening after %.0f s: ingest state not checkpointed", timeout_s)
+            return
+        if self._ingestor is not None:
+            self._ingestor.close()
+
+    @property
+    def ingestor(self) -> Any:
+        """The open ingestor (``features.ingest.Ingestor``), or None before the store is open."""
+        return self._ingestor
 
     # --- reads ---------------------------------------------------------------------------------
 
@@ -137,11 +156,11 @@ class OnlineFeatureReader:
 
     def ingest(self, batch: TelemetryBatch) -> Any:
         """``Ingestor.ingest``; OnlineStoreUnavailable when the push cannot reach the store."""
+        store = self._require_store()  # before importing Feast: the opening thread may hold its import
         from feast.errors import FeatureViewNotFoundException, PushSourceNotFoundException
 
         from features.errors import FeaturesError, StoreNotApplied
 
-        store = self._require_store()
         self._fail_fast()
         try:
             return self._ingestor.ingest(batch)

@@ -17,6 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.bundle import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
+from core.contract import MAX_CLOCK_SKEW
 from core.inference_log import DEFAULT_RETAINED_SEGMENTS, DEFAULT_SEGMENT_BYTES
 from core.layout import DataLayout
 
@@ -64,6 +65,8 @@ class ScoringSettings(BaseSettings):
     """``redis://host:port/db`` (``rediss://`` for TLS); required when ``online_store`` is redis."""
     store_timeout_s: float = Field(default=0.5, gt=0, le=30)
     """Connect/read timeout of the readiness probe of the online store."""
+    ingest_max_clock_skew_s: float = Field(default=MAX_CLOCK_SKEW.total_seconds(), ge=0, le=86400)
+    """``/ingest`` rejects (422) a batch with a reading dated more than this after the server's clock."""
     feast_registry: Path | None = None
     """An applied Feast registry file, only read (default: the data layout's own registry). The
     facade image sets it to the registry it applied at build time, the same in every pod."""
