@@ -298,7 +298,7 @@ class Ingestor:
         skew = int(self._skew.total_seconds())
         errors = [
             FrameError(
-                f"readings[{i}].timestamp",
+                f"readings.{i}.timestamp",
                 FUTURE_RULE,
                 f"{ts[i].isoformat()} is more than {skew} s after the server's clock "
                 f"({(horizon - self._skew).isoformat()}); fix the device clock",
