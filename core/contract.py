@@ -92,6 +92,9 @@ MIN_READINGS_PER_WINDOW: Final = 20
 """A window with fewer readings than this is marked sparse (nominal rate: one reading a minute)."""
 LATE_GRACE: Final = timedelta(hours=2)
 """A reading this late (behind the newest seen for its machine) still updates its window."""
+MAX_CLOCK_SKEW: Final = timedelta(minutes=5)
+"""Live ingest rejects a reading dated more than this after the server's clock (a device clock that
+runs ahead, or a typo year), and never judges lateness against a newest reading beyond it."""
 FEATURE_TTL: Final = timedelta(hours=3)
 """Online features older than this are stale: flagged on read, refused for scoring."""
 

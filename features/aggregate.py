@@ -14,6 +14,8 @@ Rules (both paths):
 - Arrival order matters for lateness only: a reading more than ``LATE_GRACE`` behind the newest
   reading seen so far for its machine is rejected and counted; otherwise it updates its window, even
   one that was already emitted. (In bulk, row order is the arrival order.)
+  Live ingest caps that newest reading at the wall clock plus ``MAX_CLOCK_SKEW`` (``horizon``), so
+  a clock that ran ahead once cannot make every later real reading late.
 - A duplicate ``(machine_id, timestamp)`` counts once; the first arrival wins.
 - ``std`` is the population standard deviation (``ddof=0``): it is defined for a single reading
   (0.0), so a sparse window still has finite features, and it is what both paths compute.
@@ -95,7 +97,7 @@ def _late_mask(mids: pd.Series, ts: np.ndarray, prior_newest: np.ndarray, grace_
     up to and including itself (``prior_newest``: newest before this frame, or int64 min)."""
     running = pd.Series(ts, index=mids.index).groupby(mids.to_numpy(), sort=False).cummax().to_numpy()
     newest = np.maximum(running, prior_newest)
-    return ts < newest - grace_ns
+    return np.asarray(ts < newest - grace_ns, dtype=bool)
 
 
 def empty_windows(columns: tuple[str, ...] = WINDOW_COLUMNS) -> pd.DataFrame:
@@ -156,10 +158,13 @@ def aggregate_windows(
     if len(readings) == 0:
         return empty_windows(AGGREGATE_COLUMNS)
     clean, _ = prepare_readings(readings, late_grace=late_grace)
-    return _aggregate_clean(clean, created_at=created_at, min_readings=min_readings)
+    return aggregate_clean(clean, created_at=created_at, min_readings=min_readings)
 
 
-def _aggregate_clean(clean: pd.DataFrame, *, created_at: datetime | None, min_readings: int) -> pd.DataFrame:
+def aggregate_clean(
+    clean: pd.DataFrame, *, created_at: datetime | None = None, min_readings: int = MIN_READINGS_PER_WINDOW
+) -> pd.DataFrame:
+    """:func:`aggregate_windows` of readings that :func:`prepare_readings` already cleaned."""
     window_ns = _td_ns(WINDOW)
     ts = _ts_ns(clean[TIMESTAMP])
     start_ns = ts - np.mod(ts, window_ns)
@@ -265,8 +270,16 @@ class WindowAggregator:
             self._newest_start = np.concatenate([self._newest_start, np.full(grow, self._int_min, np.int64)])
         return out
 
-    def add(self, readings: pd.DataFrame, *, created_at: datetime | None = None) -> WindowUpdate:
-        """Add a batch of valid readings (contract columns, in arrival order)."""
+    def add(
+        self, readings: pd.DataFrame, *, created_at: datetime | None = None, horizon: datetime | None = None
+    ) -> WindowUpdate:
+        """Add a batch of valid readings (contract columns, in arrival order).
+
+        ``horizon`` (live ingest: now plus the clock skew) caps each machine's newest reading before
+        lateness and eviction are judged, so state that ran ahead of the clock (a restored tail with
+        a reading from 2199) cannot make real readings late; the caller rejects readings beyond it."""
+        if horizon is not None:
+            self._cap(int(pd.Timestamp(horizon).tz_convert("UTC").as_unit("ns").value))
         n = len(readings)
         if n == 0:
             return WindowUpdate(
@@ -297,12 +310,17 @@ class WindowAggregator:
 
         frame, latest = self._changed(state, added, created_at)
         # evict windows no reading can reach any more: end <= newest - grace
-        horizon = self._newest[state["code"].to_numpy()] - self._grace_ns
-        alive = (state["start"].to_numpy() + self._window_ns) > horizon
+        reach = self._newest[state["code"].to_numpy()] - self._grace_ns
+        alive = (state["start"].to_numpy() + self._window_ns) > reach
         evicted_rows = state.loc[~alive]
         evicted = int(evicted_rows.groupby(["code", "start"]).ngroups) if len(evicted_rows) else 0
         self._state = state.loc[alive].reset_index(drop=True) if not alive.all() else state
         return WindowUpdate(frame, latest, counts, evicted)
+
+    def _cap(self, horizon_ns: int) -> None:
+        np.minimum(self._newest, horizon_ns, out=self._newest)
+        newest_start = horizon_ns - horizon_ns % self._window_ns
+        np.minimum(self._newest_start, newest_start, out=self._newest_start)
 
     def _changed(
         self, state: pd.DataFrame, added: pd.DataFrame, created_at: datetime | None

@@ -13,13 +13,10 @@ from predmaint.console import console, fail, progress
 from predmaint.options import DataDir, use_data_dir
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from features.ingest import HistorySummary
     from simulator.fleet import FleetConfig
 
 HISTORY_FILE = "history.parquet"
-"""Raw simulated readings under ``layout.telemetry_dir``."""
+"""Raw simulated readings under ``layout.telemetry_dir`` (``simulator.history.HISTORY_FILE``)."""
 FLEET_FILE = "fleet.json"
 """The fleet configuration of the history, beside it: ``simulate stream`` continues from it."""
 
@@ -104,29 +101,6 @@ def _config(**values: Any) -> FleetConfig:
         fail(f"invalid simulation settings: {where}: {first.get('msg')}")
 
 
-def _ingest(layout: Any, readings: pd.DataFrame) -> HistorySummary:
-    try:
-        from features.ingest import ingest_history
-    except ImportError as exc:
-        fail(
-            f"bulk feature ingest is not available ({exc})",
-            "features.ingest.ingest_history is needed to write hourly windows; raw readings and labels "
-            "were written",
-        )
-    from features.errors import FeaturesError
-
-    try:
-        with progress() as bar:
-            task = bar.add_task("aggregating hourly windows", total=None)
-
-            def report(done: int, total: int | None = None) -> None:
-                bar.update(task, completed=done, total=total)
-
-            return ingest_history(layout, readings, progress=report)
-    except FeaturesError as exc:
-        fail(str(exc), exc.hint)
-
-
 def _onset_days(drift_onset_hours: float | None, drift_at_days: float | None) -> float | None:
     if drift_onset_hours is not None and drift_at_days is not None:
         fail("give --drift-onset-hours only (--drift-at-days is its deprecated spelling in days)")
@@ -164,8 +138,9 @@ def register(app: typer.Typer) -> None:
         if ctx.invoked_subcommand is not None:
             return
         from core.contract import FAILURE_MODE
+        from features.errors import FeaturesError
         from simulator.fleet import FleetSimulator
-        from simulator.labels import write_labels
+        from simulator.history import write_history
 
         history_days = days if days is not None else history_days
         config = _config(
@@ -179,26 +154,30 @@ def register(app: typer.Typer) -> None:
             failures_per_machine_month=failures_per_machine_month,
         )
         layout = use_data_dir(data_dir or out)
-        sim = FleetSimulator(config)
-        with progress() as bar:
-            task = bar.add_task(f"simulating {config.machines} machines x {config.days:g} days", total=None)
-            result = sim.history(progress=lambda done, total: bar.update(task, completed=done, total=total))
-        layout.telemetry_dir.mkdir(parents=True, exist_ok=True)
-        readings_path = layout.telemetry_dir / HISTORY_FILE
-        result.readings.to_parquet(readings_path, index=False)
+        step = "simulating and aggregating" if ingest else "simulating"
+        try:
+            with progress() as bar:
+                task = bar.add_task(f"{step} {config.machines} machines x {config.days:g} days", total=None)
+                written = write_history(
+                    FleetSimulator(config),
+                    layout,
+                    ingest=ingest,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except FeaturesError as exc:
+            fail(str(exc), exc.hint)
         (layout.telemetry_dir / FLEET_FILE).write_text(config.model_dump_json(indent=2))
-        failures_path, maintenance_path = write_labels(layout, result)
-        modes = result.failures[FAILURE_MODE].value_counts().to_dict()
+        modes = written.failures[FAILURE_MODE].value_counts().to_dict()
         console.print(
-            f"[green]wrote[/] {len(result.readings):,} readings "
-            f"({config.start:%Y-%m-%d %H:%M} .. {config.end:%Y-%m-%d %H:%M} UTC) to {readings_path}\n"
-            f"[green]wrote[/] {len(result.failures)} failures {modes} to {failures_path}\n"
-            f"[green]wrote[/] {len(result.maintenance)} maintenance periods to {maintenance_path}"
+            f"[green]wrote[/] {written.readings:,} readings "
+            f"({config.start:%Y-%m-%d %H:%M} .. {config.end:%Y-%m-%d %H:%M} UTC) to {written.readings_path}\n"
+            f"[green]wrote[/] {len(written.failures)} failures {modes} to {layout.failures_path}\n"
+            f"[green]wrote[/] {len(written.maintenance)} maintenance periods to {layout.maintenance_path}"
         )
         if config.drift is not None:
             console.print(f"drift: {config.drift.value} from {config.drift_time:%Y-%m-%d %H:%M} UTC")
-        if ingest:
-            summary = _ingest(layout, result.readings)
+        if written.summary is not None:
+            summary = written.summary
             console.print(
                 f"[green]ingested[/] {summary.windows:,} hourly windows ({summary.sparse_windows} sparse) "
                 f"of {summary.machines} machines into {layout.windows_dir}"

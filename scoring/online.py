@@ -22,10 +22,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.contract import MAX_CLOCK_SKEW
 from core.layout import DataLayout
 from features.errors import OnlineStoreUnavailable
 from scoring.store_guard import GuardRefused, StoreGuard
@@ -81,6 +82,7 @@ class OnlineFeatureReader:
         circuit_open_s: float = 2.0,
         check_interval_s: float = 1.0,
         registry_path: Path | None = None,
+        max_clock_skew_s: float | None = None,
     ) -> None:
         """``timeout_s`` bounds a request's wait for the store and the Redis client's socket
         timeouts; ``max_concurrent`` store calls may be in flight; ``circuit_open_s`` is how long
@@ -91,6 +93,7 @@ class OnlineFeatureReader:
         self.timeout_s = timeout_s
         self.check_interval_s = check_interval_s
         self.registry_path = registry_path
+        self.max_clock_skew_s = max_clock_skew_s
         self.state: StoreState = "opening"
         self.error: str | None = None
         self._store: Any = None
@@ -125,7 +128,9 @@ class OnlineFeatureReader:
                 registry_path=self.registry_path,
                 redis_timeout_s=self.timeout_s,
             )
-            self._ingestor = Ingestor(store, self.layout)
+            skew_s = self.max_clock_skew_s
+            skew = MAX_CLOCK_SKEW if skew_s is None else timedelta(seconds=skew_s)
+            self._ingestor = Ingestor(store, self.layout, max_clock_skew=skew)
             self._store = store
             self._record(*self._ping())  # readiness has a check to report as soon as it says "open"
             self.state, self.error = "open", None
@@ -155,13 +160,25 @@ class OnlineFeatureReader:
     def wait_open(self, timeout_s: float) -> bool:
         return self._opened.wait(timeout_s)
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 120.0) -> None:
+        """Shutdown: stop the background checks, wait for an open still under way (it may be
+        replaying the ingest log), then close the ingestor, which checkpoints its open windows and
+        queued offline writes (what makes SIGTERM durable)."""
         self._stop.set()
-        if self._checker is not None:
+        if self._checker is not None and self._opened.is_set():
             self._checker.join(timeout=self.timeout_s + 1)
+        if not self._opened.wait(timeout_s):
+            log.warning("online store still opening after %.0f s: ingest state not checkpointed", timeout_s)
+        elif self._ingestor is not None:
+            self._ingestor.close()
         self.guard.close()
         if self._probe_client is not None:
             self._probe_client.close()
+
+    @property
+    def ingestor(self) -> Any:
+        """The open ingestor (``features.ingest.Ingestor``), or None before the store is open."""
+        return self._ingestor
 
     # --- reads ---------------------------------------------------------------------------------
 

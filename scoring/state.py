@@ -11,6 +11,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
 
 from core.contract import MODEL_FEATURES
 from core.layout import DataLayout
@@ -53,7 +54,7 @@ class ServiceState:
         if self.store is not None:
             self.store.stop()
         if self.reader is not None:
-            self.reader.close()
+            await run_in_threadpool(self.reader.close)  # checkpoints the ingest state (SIGTERM)
         await self.backend.aclose()
         if self.log_writer is not None:
             self.log_writer.close()
@@ -109,9 +110,14 @@ def build_state(
             circuit_open_s=settings.store_circuit_open_s,
             check_interval_s=settings.store_check_interval_s,
             registry_path=settings.feast_registry,
+            max_clock_skew_s=settings.ingest_max_clock_skew_s,
         )
     state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
+    if reader is not None:
+        from features.ingest_metrics import IngestCollector
+
+        registry.register(IngestCollector(lambda: reader.ingestor))
     return state
 
 

@@ -109,20 +109,24 @@ def failure_events(sim: FleetSimulator, until: datetime) -> list[FailureEvent]:
 
 
 def build_history(config: DemoConfig, layout: DataLayout, progress: Progress, *, end: datetime) -> History:
-    """Simulate, write labels, bulk ingest to the offline store, feast apply and materialise."""
-    from features.ingest import ingest_history
+    """Simulate and bulk ingest slice by slice (:func:`simulator.history.write_history`), with the
+    labels known at ``end``; then feast apply and materialise."""
     from features.store import apply, materialize, open_store
+    from simulator.history import write_history
 
     sim = make_simulator(config, end)
     start = sim.config.start
-    step = f"simulating {config.machines} machines x {config.history_days:g} days"
-    result = sim.history(progress=lambda done, total: progress(step, done, total))
-    write_known_labels(layout, sim, end)
-    summary = ingest_history(
+    write_known_labels(layout, sim, end)  # also the machine registry the relative features need
+    step = f"simulating {config.machines} machines x {config.history_days:g} days -> offline store"
+    written = write_history(
+        sim,
         layout,
-        result.readings,
-        progress=lambda done, total: progress("hourly windows -> offline store", done, total),
+        end=end,
+        raw=False,
+        write_label_files=False,
+        progress=lambda done, total: progress(step, done, total),
     )
+    assert written.summary is not None  # ingest=True
     progress("feast apply", 0, 1)
     store = open_store(layout)
     apply(store)
@@ -135,7 +139,7 @@ def build_history(config: DemoConfig, layout: DataLayout, progress: Progress, *,
         start=start,
         end=end,
         drift_time=drift_time,
-        readings=len(result.readings),
-        windows=summary.windows,
-        failures=len(result.failures),
+        readings=written.readings,
+        windows=written.summary.windows,
+        failures=len(written.failures),
     )

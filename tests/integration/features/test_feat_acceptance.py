@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from core.contract import FEATURE_VIEW
 from core.layout import DATA_DIR_ENV, DataLayout
-from features.ingest import ingest_history
 from features.store import open_store, read_online
 from predmaint.cli import app
 from simulator.fleet import FleetConfig, FleetSimulator
+from simulator.history import write_history
 
 
 @pytest.fixture
@@ -23,10 +23,10 @@ def runner(layout: DataLayout, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_simulated_fleet_comes_back_from_the_online_store(runner: CliRunner, layout: DataLayout) -> None:
-    config = FleetConfig(machines=6, days=1.0, seed=3)
-    result = FleetSimulator(config).history()
-    summary = ingest_history(layout, result.readings)
-    machines = sorted(result.machines["machine_id"])
+    sim = FleetSimulator(FleetConfig(machines=6, days=1.0, seed=3))
+    summary = write_history(sim, layout, raw=False).summary
+    assert summary is not None
+    machines = sorted(sim.machines["machine_id"])
     assert summary.machines == len(machines) and summary.windows >= len(machines) * 23
 
     applied = runner.invoke(app, ["features", "apply"])

@@ -78,7 +78,7 @@ def ingest_and_read(
     """Push a window, revise it twice within the same hour (more readings, higher vibration), then a
     late reading for an older window: the online row must follow every same-hour revision and must
     not go back to the older window."""
-    ingestor = Ingestor(store, layout, warm_start=False)
+    ingestor = Ingestor(store, layout, warm_start=False, background=False)  # the test flushes
     end = day + timedelta(hours=3)
     first = ingestor.ingest(batch(hour_readings(machine, 2, 1.0, n=10)))
     assert (first.accepted, first.windows_updated, first.pushed_online) == (10, 1, 1)

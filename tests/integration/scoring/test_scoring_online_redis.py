@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from core.bundle import Bundle
 from core.contract import FEATURE_TTL, MIN_READINGS_PER_WINDOW
 from core.layout import DataLayout
+from features.ingest import FUTURE_RULE
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 from tests.scoring_fixtures import readings
@@ -92,6 +93,20 @@ def test_bad_readings_are_422_naming_the_field(redis_app: TestClient) -> None:
     r = redis_app.post("/ingest", json={"readings": [reading]})
     assert r.status_code == 422
     assert r.json()["detail"][0]["field"] == "readings.0.temperature_c"
+
+
+def test_future_readings_are_422_naming_the_field_and_counted(redis_app: TestClient) -> None:
+    now = datetime.now(UTC)
+    batch = readings("m-future", now, 3)
+    batch[2]["timestamp"] = datetime(2199, 1, 1, tzinfo=UTC).isoformat()
+    r = redis_app.post("/ingest", json={"readings": batch})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail[0]["field"] == "readings.2.timestamp" and detail[0]["rule"] == FUTURE_RULE
+    metrics = redis_app.get("/metrics").text
+    assert 'predmaint_ingest_readings_total{outcome="future"} 1.0' in metrics
+    # nothing of the refused batch was kept: the same real readings are accepted afterwards
+    assert redis_app.post("/ingest", json={"readings": batch[:2]}).json()["accepted"] == 2
 
 
 def _closed_port() -> int:
