@@ -45,6 +45,7 @@ from core.contract import (
     TIMESTAMP,
     TelemetryBatch,
 )
+from core.errors import INVALID_INPUT
 from core.layout import DataLayout
 from features.aggregate import WindowAggregator, WindowUpdate
 from features.errors import FrameError, InvalidReadings, NoOfflineData
@@ -74,6 +75,9 @@ Clock = Callable[[], datetime]
 
 class FutureReadings(InvalidReadings):
     """Readings dated after the server's clock plus the allowed skew (the whole batch is refused)."""
+
+    status = 422
+    code = INVALID_INPUT
 
     def __init__(self, errors: list[FrameError], count: int) -> None:
         self.count = count
@@ -177,6 +181,7 @@ class Ingestor:
         self.replayed_readings = self._replay()
         self._last_checkpoint = time.monotonic()
         self._stop = threading.Event()
+        self._closed = False
         self._thread: threading.Thread | None = None
         if background and (offline or durable):
             self._thread = threading.Thread(target=self._run, name="ingest-flush", daemon=True)
@@ -264,11 +269,12 @@ class Ingestor:
             self._thread.join()
             self._thread = None
         with self._lock:
-            if self._wal is None and not self._offline:
+            if self._closed or (self._wal is None and not self._offline):
                 return
             self._checkpoint()
             if self._wal is not None:
                 self._wal.close()
+            self._closed = True
 
     @property
     def aggregator(self) -> WindowAggregator:

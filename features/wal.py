@@ -49,7 +49,8 @@ _SEGMENT_SUFFIX: Final = ".log"
 class WalInUse(FeaturesError):
     """Another process holds the ingest write-ahead log of this data directory."""
 
-    status_code = 503
+    status = 503
+    code = "ingest_log_in_use"
     hint = "one `predmaint serve` per data directory (PREDMAINT_DATA_DIR)"
 
     def __init__(self, directory: Path) -> None:

@@ -104,7 +104,7 @@ class Server:
             assert self.proc.poll() is None, "predmaint serve exited during start"
             try:
                 ready = client.get(f"{self.url}/health/ready", timeout=2.0).json()
-                if ready["online_store"].get("state") == "open":
+                if ready["checks"]["online_store"].get("state") == "ok":
                     return
             except httpx.TransportError:
                 pass

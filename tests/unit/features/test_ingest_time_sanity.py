@@ -37,7 +37,7 @@ def test_reading_beyond_clock_skew_refuses_the_batch_naming_field_and_rule(inges
     ahead = NOW + MAX_CLOCK_SKEW + timedelta(seconds=1)
     with pytest.raises(FutureReadings) as info:
         ingestor.ingest_frame(frame("m", NOW - timedelta(minutes=1), ahead))
-    assert info.value.status_code == 422 and info.value.count == 1
+    assert info.value.status == 422 and info.value.count == 1
     (error,) = info.value.errors
     assert (error.column, error.rule) == ("readings.1.timestamp", FUTURE_RULE)
     assert ahead.isoformat() in error.message
