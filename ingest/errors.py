@@ -18,3 +18,10 @@ class OfflineWriteConflict(IngestError):
         super().__init__(f"{blob}: still conflicting after {attempts} attempts")
         self.blob = blob
         self.attempts = attempts
+
+
+class EventHubsUnavailable(IngestError):
+    """Event Hubs did not accept a batch (nothing of it was acknowledged to the client): retry."""
+
+    status_code = 503
+    hint = "the readings were not accepted; send them again"

@@ -61,7 +61,8 @@ def _to_parquet(frame: pd.DataFrame) -> bytes:
 def _from_parquet(data: bytes) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    return pq.read_table(io.BytesIO(data), schema=offline_schema()).to_pandas()
+    frame: pd.DataFrame = pq.read_table(io.BytesIO(data), schema=offline_schema()).to_pandas()
+    return frame
 
 
 class BlobOfflineStore:
@@ -88,7 +89,9 @@ class BlobOfflineStore:
             try:
                 download = blob.download_blob()
                 etag: str | None = download.properties.etag
-                merged = latest_revisions(pd.concat([_from_parquet(download.readall()), part], ignore_index=True))
+                merged = latest_revisions(
+                    pd.concat([_from_parquet(download.readall()), part], ignore_index=True)
+                )
             except ResourceNotFoundError:
                 etag, merged = None, latest_revisions(part)
             data = _to_parquet(merged)
@@ -96,7 +99,9 @@ class BlobOfflineStore:
                 if etag is None:
                     blob.upload_blob(data, overwrite=False)
                 else:
-                    blob.upload_blob(data, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified)
+                    blob.upload_blob(
+                        data, overwrite=True, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
                 return name
             except (ResourceExistsError, ResourceModifiedError):
                 continue  # another writer got there first: merge into its version

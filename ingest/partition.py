@@ -71,7 +71,9 @@ class PartitionState:
 class SnapshotStore:
     """Snapshots of partitions as blobs ``ingest-state/<hub>/<group>/<partition>/...``."""
 
-    def __init__(self, container: ContainerClient, namespace: str, eventhub: str, consumer_group: str) -> None:
+    def __init__(
+        self, container: ContainerClient, namespace: str, eventhub: str, consumer_group: str
+    ) -> None:
         self._container = container
         self._folder = f"{STATE_PREFIX}/{namespace}/{eventhub}/{consumer_group}".lower()
 

@@ -3,6 +3,7 @@ identity, or Azurite connection strings), the Feast online store, the health ser
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +31,8 @@ def container_client(account_url: str, container: str, connection_string: str | 
 
     if connection_string:
         client = ContainerClient.from_connection_string(connection_string, container)
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_container()
-        except ResourceExistsError:
-            pass
         return client
     return ContainerClient(account_url, container, credential=_credential())
 
@@ -58,7 +57,9 @@ def build_worker(settings: IngestSettings, layout: DataLayout) -> tuple[IngestWo
     secret = settings.offline_connection_string
     offline = BlobOfflineStore(
         container_client(
-            settings.offline_account_url, settings.offline_container, secret.get_secret_value() if secret else None
+            settings.offline_account_url,
+            settings.offline_container,
+            secret.get_secret_value() if secret else None,
         )
     )
     snapshots = SnapshotStore(
@@ -75,7 +76,9 @@ def checkpoint_store(settings: IngestSettings) -> Any:
 
     secret = settings.checkpoint_connection_string
     if secret is not None:
-        return BlobCheckpointStore.from_connection_string(secret.get_secret_value(), settings.checkpoint_container)
+        return BlobCheckpointStore.from_connection_string(
+            secret.get_secret_value(), settings.checkpoint_container
+        )
     return BlobCheckpointStore(settings.checkpoint_account_url, settings.checkpoint_container, _credential())
 
 
@@ -94,7 +97,9 @@ def consumer_client(settings: IngestSettings, store: Any) -> Any:
 
 def consume(settings: IngestSettings, worker: IngestWorker, client: Any) -> None:
     """Serve health and run the receive loop until the client is closed (SIGTERM closes it)."""
-    server = serve_health(worker, settings.health_host, settings.health_port, stale_after_s=settings.stale_after_s)
+    server = serve_health(
+        worker, settings.health_host, settings.health_port, stale_after_s=settings.stale_after_s
+    )
     try:
         client.receive_batch(
             on_event_batch=worker.on_event_batch,

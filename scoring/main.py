@@ -43,6 +43,7 @@ from core.contract import (
     describe_errors,
 )
 from core.layout import DataLayout
+from ingest.producer import EventHubPublisher
 from scoring.backends import AmlEndpointBackend, Backend, OnnxBackend, Scored
 from scoring.errors import (
     InvalidInput,
@@ -81,6 +82,8 @@ class ServiceState:
     reader: OnlineFeatureReader | None
     log_writer: InferenceLogWriter | None
     started_at: float = field(default_factory=time.time)
+    publisher: EventHubPublisher | None = None
+    """Set with ``SCORING_INGEST_BACKEND=eventhubs``: ``/ingest`` publishes instead of aggregating."""
 
     def start(self) -> None:
         if self.log_writer is not None:
@@ -100,6 +103,8 @@ class ServiceState:
         if self.store is not None:
             self.store.stop()
         await self.backend.aclose()
+        if self.publisher is not None:
+            self.publisher.close()
         if self.log_writer is not None:
             self.log_writer.close()
 
@@ -210,6 +215,8 @@ def create_app(
         else None
     )
     state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
+    if settings.ingest_backend == "eventhubs" and settings.eventhub_namespace and settings.eventhub_name:
+        state.publisher = EventHubPublisher.connect(settings.eventhub_namespace, settings.eventhub_name)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
 
     @asynccontextmanager
@@ -358,7 +365,11 @@ def _install_routes(app: FastAPI) -> None:
 
     @app.post("/ingest", responses=_ERRORS, summary=f"Ingest up to {MAX_INGEST_BATCH} telemetry readings")
     async def ingest(batch: TelemetryBatch, state: StateDep) -> Response:
-        """Aggregates readings into hourly windows and pushes them to the online and offline stores."""
+        """Aggregates readings into hourly windows and pushes them to the online and offline stores
+        (with ``SCORING_INGEST_BACKEND=eventhubs``: publishes them, answering once Event Hubs accepted)."""
+        if state.publisher is not None:
+            published = await run_in_threadpool(state.publisher.publish, batch.readings)
+            return _json(published.model_dump(mode="json"))
         if state.reader is None:
             raise OnlineStoreUnavailable("no online store configured (SCORING_ONLINE_STORE=none)")
         result = await run_in_threadpool(state.reader.ingest, batch)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from azure.eventhub import CloseReason, EventData, PartitionContext
 from azure.eventhub._constants import PROP_OFFSET, PROP_SEQ_NUMBER
@@ -73,7 +73,15 @@ def start_azurite(location: Path) -> Iterator[str]:
     log = location / "azurite.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(AZURITE_BIN), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location)]
+            [
+                str(AZURITE_BIN),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--location",
+                str(location),
+            ]
             + ["--silent", "--skipApiVersionCheck", "--disableTelemetry"],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -179,14 +187,16 @@ class FakeEventHubConsumerClient:
             c["partition_id"]: int(c["sequence_number"])
             for c in self._store.list_checkpoints(NAMESPACE, EVENTHUB, CONSUMER_GROUP)
         }
-        contexts, files, next_seq = {}, {}, {}
+        contexts: dict[str, PartitionContext] = {}
+        files: dict[str, BinaryIO] = {}
+        next_seq: dict[str, int] = {}
         for pid in self._owned:
             contexts[pid] = PartitionContext(NAMESPACE, EVENTHUB, CONSUMER_GROUP, pid, self._store)
             if on_partition_initialize is not None:
                 on_partition_initialize(contexts[pid])
             self._hub.folder.mkdir(parents=True, exist_ok=True)
             self._hub.path(pid).touch()
-            files[pid] = open(self._hub.path(pid), "rb")
+            files[pid] = open(self._hub.path(pid), "rb")  # noqa: SIM115 - closed in the finally below
             next_seq[pid] = 0
             start = done.get(pid, -1) + 1
             while next_seq[pid] < start and files[pid].readline():
@@ -195,7 +205,7 @@ class FakeEventHubConsumerClient:
             while not self._closed:
                 drained = True
                 for pid in self._owned:
-                    events = []
+                    events: list[EventData] = []
                     while len(events) < max_batch_size:
                         line = files[pid].readline()
                         if not line.endswith(b"\n"):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the checkout
 
-from core.layout import DataLayout  # noqa: E402
-from ingest.runner import build_worker, checkpoint_store, consume  # noqa: E402
-from ingest.settings import IngestSettings  # noqa: E402
-from tests.ingest_fakes import (  # noqa: E402
+from core.layout import DataLayout
+from ingest.runner import build_worker, checkpoint_store, consume
+from ingest.settings import IngestSettings
+from tests.ingest_fakes import (
     CONSUMER_GROUP,
     EVENTHUB,
     NAMESPACE,
