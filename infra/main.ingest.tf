@@ -27,12 +27,11 @@ resource "azurerm_federated_identity_credential" "ingest" {
 # costs a replay, never data: the duplicate rule makes a replay idempotent.
 resource "azurerm_storage_account" "checkpoints" {
   #checkov:skip=CKV2_AZURE_38:Blob soft delete must be off for the Event Hubs checkpoint store (see above)
-  #checkov:skip=CKV2_AZURE_40:Shared key access is disabled (shared_access_key_enabled = false); the check misreads the null default of the SDK's container
   name                            = "st${local.compact_name}ck"
   location                        = azurerm_resource_group.main.location
   resource_group_name             = azurerm_resource_group.main.name
   account_tier                    = "Standard"
-  account_replication_type        = "ZRS"
+  account_replication_type        = "GRS"
   account_kind                    = "StorageV2"
   is_hns_enabled                  = false
   min_tls_version                 = "TLS1_2"
@@ -60,6 +59,7 @@ resource "azurerm_role_assignment" "deployer_checkpoints_owner" {
 }
 
 resource "azurerm_storage_container" "ingest_checkpoints" {
+  #checkov:skip=CKV2_AZURE_21:Blob reads are logged by azurerm_monitor_diagnostic_setting.storage_blob["checkpoints"] (Log Analytics); the check looks for classic Storage Analytics logging only
   name                  = local.ingest_checkpoint_container
   storage_account_id    = azurerm_storage_account.checkpoints.id
   container_access_type = "private"

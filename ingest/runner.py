@@ -47,7 +47,8 @@ def online_push(settings: IngestSettings, layout: DataLayout) -> OnlinePush | No
 
 
 def build_worker(settings: IngestSettings, layout: DataLayout) -> tuple[IngestWorker, ContainerClient]:
-    """The worker and its checkpoint container (which the checkpoint store shares)."""
+    """The worker and its checkpoint container (the checkpoint store's; Microsoft advises using it
+    for nothing else, so the partitions' snapshots sit in the offline container, ``ingest-state/``)."""
     secret = settings.checkpoint_connection_string
     checkpoints = container_client(
         settings.checkpoint_account_url,
@@ -55,18 +56,19 @@ def build_worker(settings: IngestSettings, layout: DataLayout) -> tuple[IngestWo
         secret.get_secret_value() if secret else None,
     )
     secret = settings.offline_connection_string
-    offline = BlobOfflineStore(
-        container_client(
-            settings.offline_account_url,
-            settings.offline_container,
-            secret.get_secret_value() if secret else None,
-        )
+    features = container_client(
+        settings.offline_account_url,
+        settings.offline_container,
+        secret.get_secret_value() if secret else None,
     )
     snapshots = SnapshotStore(
-        checkpoints, settings.eventhub_namespace, settings.eventhub_name, settings.consumer_group
+        features, settings.eventhub_namespace, settings.eventhub_name, settings.consumer_group
     )
     worker = IngestWorker(
-        offline, snapshots, online_push(settings, layout), flush_interval_s=settings.flush_interval_s
+        BlobOfflineStore(features),
+        snapshots,
+        online_push(settings, layout),
+        flush_interval_s=settings.flush_interval_s,
     )
     return worker, checkpoints
 

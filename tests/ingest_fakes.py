@@ -81,8 +81,10 @@ def start_azurite(location: Path) -> Iterator[str]:
                 str(port),
                 "--location",
                 str(location),
-            ]
-            + ["--silent", "--skipApiVersionCheck", "--disableTelemetry"],
+                "--silent",
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -100,13 +100,14 @@ def _run_in_process(
     """Run one worker per owner list (in turn) into fresh containers; returns the offline container."""
     suffix = uuid.uuid4().hex[:8]
     offline_name, checkpoint_name = f"features-{suffix}", f"checkpoints-{suffix}"
-    offline = BlobOfflineStore(_container(storage, offline_name))
-    checkpoints = _container(storage, checkpoint_name)
+    features = _container(storage, offline_name)
+    offline = BlobOfflineStore(features)
+    _container(storage, checkpoint_name)
     store = BlobCheckpointStore.from_connection_string(storage, checkpoint_name)
     for owned in owners:
         worker = IngestWorker(
             offline,
-            SnapshotStore(checkpoints, NAMESPACE, EVENTHUB, CONSUMER_GROUP),
+            SnapshotStore(features, NAMESPACE, EVENTHUB, CONSUMER_GROUP),
             online,
             flush_interval_s=0,
         )
@@ -153,12 +154,15 @@ def test_a_worker_claiming_a_partition_mid_stream_continues_its_open_windows_fak
     hub = FileEventHub(tmp_path / "hub", PARTITIONS)
     _publish(hub, readings[:half])
     suffix = uuid.uuid4().hex[:8]
-    offline = BlobOfflineStore(_container(azurite, f"features-{suffix}"))
-    checkpoints = _container(azurite, f"checkpoints-{suffix}")
+    offline_container = _container(azurite, f"features-{suffix}")
+    offline = BlobOfflineStore(offline_container)
+    _container(azurite, f"checkpoints-{suffix}")
     store = BlobCheckpointStore.from_connection_string(azurite, f"checkpoints-{suffix}")
 
     def run() -> None:
-        worker = IngestWorker(offline, SnapshotStore(checkpoints, NAMESPACE, EVENTHUB, CONSUMER_GROUP), None)
+        worker = IngestWorker(
+            offline, SnapshotStore(offline_container, NAMESPACE, EVENTHUB, CONSUMER_GROUP), None
+        )
         FakeEventHubConsumerClient(hub, store, hub.partition_ids()).receive_batch(
             worker.on_event_batch,
             on_partition_initialize=worker.on_partition_initialize,
