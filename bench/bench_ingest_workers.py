@@ -41,7 +41,7 @@ def _events(machines: int, readings: int, partition: int = 0, partitions: int = 
     own = [m for m in range(machines) if m % partitions == partition]
     per_machine = max(1, readings // (machines // partitions or 1))
     step = timedelta(hours=3) / per_machine  # three hours of readings, whatever the fleet size
-    out = []
+    out: list[Any] = []
     for i in range(per_machine):
         ts = (START + i * step).isoformat()
         for m in own:

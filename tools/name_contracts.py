@@ -27,7 +27,17 @@ from infra.checks.tf_graph import parse_file
 REPO: Final = Path(__file__).resolve().parents[1]
 INFRA: Final = REPO / "infra"
 AML: Final = REPO / "aml"
-PACKAGES: Final = ("core", "features", "simulator", "aml", "scoring", "drift", "functions", "ingest", "predmaint")
+PACKAGES: Final = (
+    "core",
+    "features",
+    "simulator",
+    "aml",
+    "scoring",
+    "drift",
+    "functions",
+    "ingest",
+    "predmaint",
+)
 """Where settings classes may live (the packages ``make lint`` type-checks)."""
 
 
