@@ -14,7 +14,7 @@ from typing import Final, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_CONSUMER_GROUP: Final = "ingest"
+DEFAULT_CONSUMER_GROUP: Final = "feature-ingest"
 """The consumer group Terraform creates for the workers (``infra/main.data.tf``)."""
 DEFAULT_CHECKPOINT_CONTAINER: Final = "ingest-checkpoints"
 DEFAULT_OFFLINE_CONTAINER: Final = "features"
