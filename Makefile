@@ -9,7 +9,7 @@ RUN := $(UV) run --locked --no-sync
 export UV_PYTHON := 3.11
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup validators demo test test-fast lint mypy bench validate clean
+.PHONY: help setup validators azurite demo test test-fast lint mypy bench validate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,15 @@ $(SCHEMA_NEXT)/.synced: $(UV) tools/validators/next/pyproject.toml tools/validat
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(SCHEMA_NEXT) $(UV) sync --locked --project tools/validators/next
 	@touch $@
 
+# Azurite (the Azure Storage emulator, npm, locked by tools/azurite/package-lock.json): the ingest
+# workers' tests run the blob checkpoint store and the offline day files against it on loopback.
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	cd tools/azurite && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+azurite: $(AZURITE) ## install Azurite for the ingest tests (needs Node 20 and npm)
+
 validators: $(VALIDATORS)/.synced $(SCHEMA_NEXT)/.synced ## create the validators' locked environments (tools/validators/.venv, tools/validators/next/.venv)
 
 validate: setup validators ## validate the deployment assets offline (Terraform, chart, workflows, Dockerfiles, YAML)
@@ -47,7 +56,7 @@ validate: setup validators ## validate the deployment assets offline (Terraform,
 demo: setup ## run the whole local loop: simulate, train, serve, drift, retrain, report
 	$(RUN) predmaint demo
 
-test: setup validators ## run every test (unit, integration with Redis, asset validation, end to end)
+test: setup validators azurite ## run every test (unit, integration with Redis, asset validation, end to end)
 	$(RUN) pytest
 
 test-fast: setup ## unit tests only
@@ -59,7 +68,7 @@ lint: setup mypy ## ruff and mypy
 
 # The packages are checked strictly (pyproject's [tool.mypy]); tests, benchmarks and the repo's own
 # tools are type-checked too, with the test-only relaxations in pyproject's overrides.
-MYPY_PACKAGES := core features simulator aml service scoring drift functions predmaint
+MYPY_PACKAGES := core features simulator aml service scoring drift functions ingest predmaint
 mypy: setup ## type-check the packages (strict), the tests, benchmarks and tools
 	$(RUN) mypy $(MYPY_PACKAGES)
 	$(RUN) mypy --explicit-package-bases tests bench tools infra/checks

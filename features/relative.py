@@ -276,6 +276,18 @@ class RelativeState:
         """Windows held (the last ``BASELINE_DAYS`` + 1 days)."""
         return 0 if self._frame is None else len(self._frame)
 
+    def add_history(self, windows: pd.DataFrame) -> None:
+        """Add windows known from elsewhere (e.g. the offline store, for a machine an ingest worker
+        sees for the first time) as history; windows already held keep their held revision."""
+        if len(windows) == 0:
+            return
+        if self._frame is None:
+            self._frame = windows.reset_index(drop=True)
+            return
+        keys = [ENTITY_KEY, EVENT_TIMESTAMP]
+        known = pd.MultiIndex.from_frame(windows[keys]).isin(pd.MultiIndex.from_frame(self._frame[keys]))
+        self._frame = pd.concat([self._frame, windows.loc[~known]], ignore_index=True)
+
     def update(self, changed: pd.DataFrame) -> pd.DataFrame:
         """The changed windows and their peers of the same hours, with relative features
         (``WINDOW_COLUMNS``)."""

@@ -264,6 +264,11 @@ def _require_view(store: FeatureStore) -> Any:
 # --- offline -------------------------------------------------------------------------------------
 
 
+def offline_schema() -> pa.Schema:
+    """The Arrow schema of an offline day file."""
+    return _arrow_schema()
+
+
 def _arrow_schema() -> pa.Schema:
     import pyarrow as pa
 
@@ -273,7 +278,9 @@ def _arrow_schema() -> pa.Schema:
     return pa.schema([pa.field(c, types.get(c, pa.float64())) for c in WINDOW_COLUMNS])
 
 
-_DAY_FILE: Final = "windows-{day}.parquet"
+DAY_FILE: Final = "windows-{day}.parquet"
+"""An offline day file's name (``day``: YYYY-MM-DD of its windows' ends); the same on ADLS Gen2."""
+_DAY_FILE: Final = DAY_FILE
 
 
 @contextmanager

@@ -48,4 +48,8 @@ locals {
 
   # Kubernetes identity that the facade Pod runs as (federated credential subject).
   facade_subject = "system:serviceaccount:${var.app_namespace}:${var.app_service_account}"
+  # ... and the ingest workers (chart value ingest.serviceAccountName).
+  ingest_subject = "system:serviceaccount:${var.app_namespace}:${var.app_service_account}-ingest"
+  # Event Hubs checkpoints of the workers' consumer group (one container per group, Microsoft's advice).
+  ingest_checkpoint_container = "ingest-checkpoints"
 }

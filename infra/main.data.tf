@@ -47,5 +47,5 @@ resource "azurerm_eventhub_consumer_group" "ingest" {
   namespace_name      = azurerm_eventhub_namespace.main.name
   eventhub_name       = azurerm_eventhub.telemetry.name
   resource_group_name = azurerm_resource_group.main.name
-  user_metadata       = "The facade's ingest path (features.ingest) reads telemetry with this group."
+  user_metadata       = "The ingest workers (ingest/, chart ingest Deployment) read telemetry with this group."
 }

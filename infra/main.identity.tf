@@ -50,15 +50,11 @@ resource "azurerm_role_assignment" "facade_workspace" {
   principal_id         = azurerm_user_assigned_identity.facade.principal_id
 }
 
-# Write offline features (parquet) from the ingest path.
-resource "azurerm_role_assignment" "facade_features" {
-  scope                = azurerm_storage_account.features.id
-  role_definition_name = "Storage Blob Data Contributor"
-  principal_id         = azurerm_user_assigned_identity.facade.principal_id
-}
-
-resource "azurerm_role_assignment" "facade_eventhub_receiver" {
+# POST /ingest publishes to Event Hubs (SCORING_INGEST_BACKEND=eventhubs); the ingest workers
+# (main.ingest.tf) aggregate and write the features, so the facade holds no ingest state and needs
+# no write access to the offline store.
+resource "azurerm_role_assignment" "facade_eventhub_sender" {
   scope                = azurerm_eventhub.telemetry.id
-  role_definition_name = "Azure Event Hubs Data Receiver"
+  role_definition_name = "Azure Event Hubs Data Sender"
   principal_id         = azurerm_user_assigned_identity.facade.principal_id
 }

@@ -65,12 +65,13 @@ locals {
 
   # One private endpoint per (resource, sub-resource); keys are static so for_each plans cleanly.
   private_endpoint_catalog = {
-    keyvault       = { resource_id = azurerm_key_vault.main.id, subresource = "vault", zones = ["vault"] }
-    workspace-blob = { resource_id = azurerm_storage_account.workspace.id, subresource = "blob", zones = ["blob"] }
-    workspace-file = { resource_id = azurerm_storage_account.workspace.id, subresource = "file", zones = ["file"] }
-    features-dfs   = { resource_id = azurerm_storage_account.features.id, subresource = "dfs", zones = ["dfs"] }
-    features-blob  = { resource_id = azurerm_storage_account.features.id, subresource = "blob", zones = ["blob"] }
-    functions-blob = { resource_id = azurerm_storage_account.functions.id, subresource = "blob", zones = ["blob"] }
+    keyvault         = { resource_id = azurerm_key_vault.main.id, subresource = "vault", zones = ["vault"] }
+    workspace-blob   = { resource_id = azurerm_storage_account.workspace.id, subresource = "blob", zones = ["blob"] }
+    workspace-file   = { resource_id = azurerm_storage_account.workspace.id, subresource = "file", zones = ["file"] }
+    features-dfs     = { resource_id = azurerm_storage_account.features.id, subresource = "dfs", zones = ["dfs"] }
+    features-blob    = { resource_id = azurerm_storage_account.features.id, subresource = "blob", zones = ["blob"] }
+    checkpoints-blob = { resource_id = azurerm_storage_account.checkpoints.id, subresource = "blob", zones = ["blob"] }
+    functions-blob   = { resource_id = azurerm_storage_account.functions.id, subresource = "blob", zones = ["blob"] }
     # The Functions host keeps keys and timer leases in blobs and may use queues and tables
     # (AzureWebJobsStorage): all three behind private endpoints, reached through VNet integration.
     functions-queue = { resource_id = azurerm_storage_account.functions.id, subresource = "queue", zones = ["queue"] }

@@ -90,6 +90,8 @@ resource "azurerm_monitor_diagnostic_setting" "storage_blob" {
     workspace = azurerm_storage_account.workspace.id
     features  = azurerm_storage_account.features.id
     functions = azurerm_storage_account.functions.id
+    # the ingest workers' Event Hubs checkpoints (main.ingest.tf)
+    checkpoints = azurerm_storage_account.checkpoints.id
   }
 
   name                       = "diag-blob-${each.key}"

@@ -121,3 +121,18 @@ output "grafana_endpoint" {
   description = "URL of Azure Managed Grafana (Entra ID sign-in)."
   value       = azurerm_dashboard_grafana.main.endpoint
 }
+
+output "ingest_client_id" {
+  description = "Client ID of the ingest workers' workload identity: chart value ingest.clientId."
+  value       = azurerm_user_assigned_identity.ingest.client_id
+}
+
+output "ingest_checkpoint_account_url" {
+  description = "Blob endpoint of the workers' checkpoint account: chart value ingest.checkpointAccountUrl."
+  value       = azurerm_storage_account.checkpoints.primary_blob_endpoint
+}
+
+output "offline_features_account_url" {
+  description = "Blob endpoint of the ADLS Gen2 account of the offline features: chart value ingest.offlineAccountUrl."
+  value       = azurerm_storage_account.features.primary_blob_endpoint
+}

@@ -197,9 +197,18 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(help="pace posts on the accelerated clock (--no-realtime: at once)"),
         ] = True,
+        eventhub: Annotated[
+            str | None,
+            typer.Option(
+                "--eventhub",
+                help="publish to Event Hubs instead of posting: <namespace>.servicebus.windows.net/<hub> "
+                "(Azure credential: workload identity or az login)",
+            ),
+        ] = None,
     ) -> None:
         """Stream live telemetry that continues the history in the data directory (the same fleet,
-        seed and drift, from where the history ends), posting batches to /ingest."""
+        seed and drift, from where the history ends), posting batches to /ingest (or publishing
+        them to Event Hubs with --eventhub)."""
         from datetime import timedelta
 
         from pydantic import ValidationError
@@ -226,7 +235,12 @@ def register(app: typer.Typer) -> None:
                 "the time refuses readings from the future (slow it down: --speedup 1)"
             )
         batches = stream_readings(sim, start, speedup, batch_seconds, end=end, realtime=realtime)
-        posted = _post_all(url, batches, total=max(1, int(-(-(minutes * 60) // batch_seconds))))
+        total = max(1, int(-(-(minutes * 60) // batch_seconds)))
+        if eventhub is not None:
+            url = f"eventhubs://{eventhub}"
+            posted = _publish_all(eventhub, batches, total)
+        else:
+            posted = _post_all(url, batches, total=total)
         console.print(
             f"[green]posted[/] {posted:,} readings to {url}, sim time {start:%Y-%m-%d %H:%M} .. {end:%H:%M}"
         )
@@ -256,3 +270,27 @@ def _post_all(url: str, batches: Any, total: int) -> int:
             posted += len(frame)
             bar.advance(task)
     return posted
+
+
+def _publish_all(eventhub: str, batches: Any, total: int) -> int:
+    """Publish every batch to Event Hubs (``machine_id`` as the partition key), as devices would."""
+    from core.contract import READINGS_ADAPTER
+    from ingest.producer import EventHubPublisher
+    from predmaint.ingest_client import readings_payload
+
+    namespace, _, hub = eventhub.partition("/")
+    if not namespace or not hub:
+        fail(f"--eventhub {eventhub!r} is not <namespace>.servicebus.windows.net/<hub>")
+    publisher = EventHubPublisher.connect(namespace, hub)
+    published = 0
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"publishing to {eventhub}", total=total)
+            for _, frame in batches:
+                published += publisher.publish(
+                    READINGS_ADAPTER.validate_python(readings_payload(frame)["readings"])
+                ).published
+                bar.advance(task)
+    finally:
+        publisher.close()
+    return published

@@ -59,6 +59,15 @@ class ScoringSettings(ServiceSettings, BaseSettings):
     """An applied Feast registry file, only read (default: the data layout's own registry). The
     facade image sets it to the registry it applied at build time, the same in every pod."""
 
+    # --- ingest -----------------------------------------------------------------------------------
+    ingest_backend: Literal["local", "eventhubs"] = "local"
+    """``local``: ``/ingest`` aggregates in this process (the embedded default); ``eventhubs``: it
+    validates, publishes to Event Hubs (workload identity) and answers once they accepted; the
+    ingest workers aggregate (``ingest/``)."""
+    eventhub_namespace: str | None = None
+    """``<name>.servicebus.windows.net``; required with ``ingest_backend=eventhubs``."""
+    eventhub_name: str | None = None
+
     # --- inference log ----------------------------------------------------------------------------
     inference_log_dir: Path | None = None
     """Default ``DataLayout.from_env().inference_log_dir``."""
@@ -120,6 +129,10 @@ class ScoringSettings(ServiceSettings, BaseSettings):
                     "SCORING_ENDPOINT_TIMEOUT_S must be below the endpoint's request_timeout_ms "
                     f"({self.endpoint_request_timeout_ms} ms), or the endpoint answers 408 after we gave up"
                 )
+        if self.ingest_backend == "eventhubs" and not (self.eventhub_namespace and self.eventhub_name):
+            raise ValueError(
+                "SCORING_INGEST_BACKEND=eventhubs needs SCORING_EVENTHUB_NAMESPACE and SCORING_EVENTHUB_NAME"
+            )
         if self.feast_registry is not None and not self.feast_registry.is_file():
             raise ValueError(f"SCORING_FEAST_REGISTRY: no registry file at {self.feast_registry}")
         if self.model_path is not None and self.model_path.exists() and not self.model_path.is_dir():

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.contract import MODEL_FEATURES
 from core.layout import DataLayout
+from ingest.producer import EventHubPublisher
 from scoring.backends import AmlEndpointBackend, Backend, OnnxBackend, Scored
 from scoring.inference_log import InferenceLogWriter, LogChunk
 from scoring.metrics import ScoringMetrics
@@ -35,6 +36,8 @@ class ServiceState:
     reader: OnlineFeatureReader | None
     log_writer: InferenceLogWriter | None
     started_at: float = field(default_factory=time.time)
+    publisher: EventHubPublisher | None = None
+    """Set with ``SCORING_INGEST_BACKEND=eventhubs``: ``/ingest`` publishes instead of aggregating."""
 
     def start(self) -> None:
         if self.log_writer is not None:
@@ -56,6 +59,8 @@ class ServiceState:
         if self.reader is not None:
             await run_in_threadpool(self.reader.close)  # checkpoints the ingest state (SIGTERM)
         await self.backend.aclose()
+        if self.publisher is not None:
+            self.publisher.close()
         if self.log_writer is not None:
             self.log_writer.close()
 
@@ -113,6 +118,8 @@ def build_state(
             max_clock_skew_s=settings.ingest_max_clock_skew_s,
         )
     state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
+    if settings.ingest_backend == "eventhubs" and settings.eventhub_namespace and settings.eventhub_name:
+        state.publisher = EventHubPublisher.connect(settings.eventhub_namespace, settings.eventhub_name)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
     if reader is not None:
         from features.ingest_metrics import IngestCollector

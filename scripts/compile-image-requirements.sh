@@ -8,7 +8,7 @@ set -euo pipefail
 UV=${UV:-.tools/bin/uv}
 # The images' platform: python:3.11 slim (Debian bookworm, glibc 2.36) on x86_64, and the Functions host.
 PLATFORM=(--python-version 3.11 --python-platform x86_64-manylinux_2_28)
-IMAGES=(scoring drift functions aml/environments/train)
+IMAGES=(scoring drift ingest functions aml/environments/train)
 
 lock=$(mktemp)
 trap 'rm -f "$lock"' EXIT

@@ -28,7 +28,7 @@ REPO: Final = Path(__file__).resolve().parents[1]
 INFRA: Final = REPO / "infra"
 AML: Final = REPO / "aml"
 PACKAGES: Final = (
-    "core", "features", "simulator", "aml", "service", "scoring", "drift", "functions", "predmaint"
+    "core", "features", "simulator", "aml", "service", "scoring", "drift", "functions", "ingest", "predmaint"
 )  # fmt: skip
 """Where settings classes may live (the packages ``make lint`` type-checks)."""
 
@@ -57,6 +57,7 @@ DEPLOYABLES: Final = {
             ("drift.settings:DriftSettings",),
             ("core.layout:DATA_DIR_ENV", "core.registry:TRACKING_URI_ENV"),
         ),
+        Deployable("ingest", ("ingest.settings:IngestSettings",), ("core.layout:DATA_DIR_ENV",)),
         Deployable("function", ("functions.function_app:TriggerSettings", "aml.submit:AzureMLSettings")),
         Deployable("endpoint", (), ("scoring.score:MODEL_VERSION_ENV",)),
         Deployable("training", (), ("core.registry:TRACKING_URI_ENV",)),
@@ -66,10 +67,11 @@ DEPLOYABLES: Final = {
 # Where each deployment's environment goes. A source that sets variables but is not listed here is
 # reported, so a new app setting, container or image cannot escape the check.
 TERRAFORM_TARGETS: Final = {"azurerm_linux_function_app.retrain": "function"}
-CHART_CONTAINERS: Final = {"facade": "facade", "drift": "drift"}
+CHART_CONTAINERS: Final = {"facade": "facade", "drift": "drift", "ingest": "ingest"}
 DOCKERFILES: Final = {
     "scoring/Dockerfile": "facade",
     "drift/Dockerfile": "drift",
+    "ingest/Dockerfile": "ingest",
     "aml/endpoints/environment/Dockerfile": "endpoint",
     "aml/environments/train/Dockerfile": "training",
 }

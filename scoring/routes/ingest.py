@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from core.contract import MAX_INGEST_BATCH, TelemetryBatch
 from features.errors import OnlineStoreUnavailable
@@ -27,8 +28,12 @@ router = APIRouter(tags=["ingest"])
     openapi_extra=json_body("#/components/schemas/TelemetryBatch"),
 )
 async def ingest(request: Request, state: StateDep) -> Response:
-    """Aggregates readings into hourly windows and pushes them to the online and offline stores."""
+    """Aggregates readings into hourly windows and pushes them to the online and offline stores
+    (with ``SCORING_INGEST_BACKEND=eventhubs``: publishes them, answering once Event Hubs accepted)."""
     batch = await read_model(request, TelemetryBatch)
+    if state.publisher is not None:
+        published = await run_in_threadpool(state.publisher.publish, batch.readings)
+        return json_response(published.model_dump(mode="json"))
     if state.reader is None:
         raise OnlineStoreUnavailable(NO_STORE)
     result = await state.reader.ingest(batch)

@@ -24,7 +24,9 @@ KUBE_VERSION = KUBERNETES_VERSION
 INFRA_VARIABLES = Path(__file__).resolve().parents[2] / "infra" / "variables.tf"
 NAMESPACE = "pred-maint"
 # Custom resources whose schemas kubernetes-validate does not bundle.
-CRD_KINDS = {"PodMonitor", "PrometheusRule", "SecretProviderClass"}
+CRD_KINDS = {"PodMonitor", "PrometheusRule", "SecretProviderClass", "ScaledObject", "TriggerAuthentication"}
+INGEST = "ingest"
+"""``app.kubernetes.io/component`` of the ingest workers' objects (their own Deployment)."""
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,16 @@ def rendered(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return docs
 
 
-def _one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = [doc for doc in docs if doc["kind"] == kind]
+def _component(doc: dict[str, Any]) -> str | None:
+    labels: dict[str, str] = doc["metadata"].get("labels") or {}
+    return labels.get("app.kubernetes.io/component")
+
+
+def _one(docs: list[dict[str, Any]], kind: str, component: str | None = None) -> dict[str, Any]:
+    """The one ``kind`` of the facade Pod's release objects (``component=INGEST``: of the workers)."""
+    found = [
+        doc for doc in docs if doc["kind"] == kind and (_component(doc) == INGEST) == (component == INGEST)
+    ]
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
 
@@ -235,3 +245,44 @@ def test_schema_rejects_a_misspelt_key_and_a_latest_tag(tmp_path: Path) -> None:
         values.write_text(yaml.safe_dump(bad))
         report = render_chart(tmp_path / "out", scenarios={"bad": values})
         assert "error" in report["renders"]["bad"], bad
+
+
+def test_ingest_workers_have_their_own_identity_probes_and_locked_down_pod(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Production runs the workers: their own Deployment (selector disjoint from the facade's, so the
+    facade's Service never routes to them), ServiceAccount with the workers' client ID, probes on
+    the health port, the restricted security context, and KEDA scaling on the hub's consumer lag."""
+    docs = rendered["production"]
+    facade = _one(docs, "Deployment")
+    workers = _one(docs, "Deployment", INGEST)
+    facade_selector = facade["spec"]["selector"]["matchLabels"].items()
+    assert not facade_selector <= workers["spec"]["template"]["metadata"]["labels"].items()
+    pod = workers["spec"]["template"]["spec"]
+    account = _one(docs, "ServiceAccount", INGEST)
+    assert pod["serviceAccountName"] == account["metadata"]["name"] == "pred-maint-ingest"
+    assert account["metadata"]["annotations"]["azure.workload.identity/client-id"]
+    assert workers["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    (container,) = pod["containers"]
+    for probe, path in (
+        ("startupProbe", "/health/live"),
+        ("livenessProbe", "/health/live"),
+        ("readinessProbe", "/health/ready"),
+    ):
+        assert container[probe]["httpGet"] == {"path": path, "port": "health"}
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True and context["runAsNonRoot"] is True
+    assert context["capabilities"]["drop"] == ["ALL"]
+    scaled = _one(docs, "ScaledObject", INGEST)
+    assert "replicas" not in workers["spec"], "KEDA owns the replica count"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == workers["metadata"]["name"]
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "azure-eventhub"
+    assert trigger["metadata"]["checkpointStrategy"] == "blobMetadata"
+    assert trigger["metadata"]["consumerGroup"] == "feature-ingest"
+    auth = _one(docs, "TriggerAuthentication", INGEST)
+    assert auth["spec"]["podIdentity"] == {
+        "provider": "azure-workload",
+        "identityId": account["metadata"]["annotations"]["azure.workload.identity/client-id"],
+    }
+    assert not [d for d in rendered["default"] if _component(d) == INGEST], "off by default"

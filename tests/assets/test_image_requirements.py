@@ -24,7 +24,7 @@ pytestmark = pytest.mark.assets
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "requirements-resolve"
 # image requirements compiled from a .in file by scripts/compile-image-requirements.sh
-COMPILED = ["scoring", "drift", "functions", "aml/environments/train"]
+COMPILED = ["scoring", "drift", "ingest", "functions", "aml/environments/train"]
 # every requirements file an image or an AzureML environment installs
 ALL_IMAGE_FILES = [f"{d}/requirements.txt" for d in COMPILED] + ["aml/endpoints/environment/requirements.txt"]
 TRAIN = ROOT / "aml" / "environments" / "train" / "requirements.txt"

@@ -145,14 +145,15 @@ SECRET_STAND_INS = {
     "SCORING_REDIS_URL": "rediss://:stand-in-key@redis-predmaint.redis.cache.windows.net:6380/0",
     "SCORING_ENDPOINT_KEY": "stand-in-endpoint-key-0123456789",
     "SCORING_API_KEY": "stand-in-api-key-0123456789",
+    "INGEST_REDIS_URL": "rediss://:stand-in-key@redis-predmaint.redis.cache.windows.net:6380/0",
 }
 
 
-IMAGE_BUILT_FILES = frozenset({"SCORING_FEAST_REGISTRY"})
+IMAGE_BUILT_FILES = frozenset({"SCORING_FEAST_REGISTRY", "INGEST_FEAST_REGISTRY"})
 """Variables that point at a file the image writes at build time (the applied Feast registry)."""
 
 
-@pytest.mark.parametrize("container", ["facade", "drift"])
+@pytest.mark.parametrize("container", ["facade", "drift", "ingest"])
 def test_each_chart_scenario_starts_with_valid_settings(
     container: str,
     env_settings: tuple[list[nc.EnvSetting], list[nc.Unmapped]],

@@ -43,3 +43,8 @@ def facade_image(tmp_path_factory: pytest.TempPathFactory) -> Image:
 @pytest.fixture(scope="session")
 def drift_image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     return reproduce(tmp_path_factory, REPO / "drift" / "Dockerfile", REPO, "drift")
+
+
+@pytest.fixture(scope="session")
+def ingest_image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    return reproduce(tmp_path_factory, REPO / "ingest" / "Dockerfile", REPO, "ingest")

@@ -1,0 +1,179 @@
+"""Ingest workers: readings/s per worker, 1 vs 2 worker processes, batch-to-online latency.
+
+The real handler (:class:`ingest.worker.IngestWorker`: contract validation of every reading,
+window aggregation, relative features, offline day files and snapshots on Azurite, checkpoints with
+the real ``BlobCheckpointStore``) runs over events handed to it as the SDK would (one reading an
+event, ``max_batch_size`` events a call). Event Hubs itself is not here: its network time is not
+in these figures. The online push goes to Redis when ``PREDMAINT_BENCH_REDIS_URL`` (default
+``redis://127.0.0.1:6379/14``, flushed) answers, else it is off and the table says so.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.table import Table, percentiles_us
+
+REDIS_URL = os.environ.get("PREDMAINT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+READINGS = 50_000
+BATCH = 5_000
+PARTITIONS = 4
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _events(machines: int, readings: int, partition: int = 0, partitions: int = 1) -> list[Any]:
+    """One event per reading (as a device publishes), machines of ``partition`` only, time order."""
+    import orjson
+
+    from tests.ingest_fakes import event_at
+
+    rng = np.random.default_rng(partition)
+    own = [m for m in range(machines) if m % partitions == partition]
+    per_machine = max(1, readings // (machines // partitions or 1))
+    step = timedelta(hours=3) / per_machine  # three hours of readings, whatever the fleet size
+    out: list[Any] = []
+    for i in range(per_machine):
+        ts = (START + i * step).isoformat()
+        for m in own:
+            body = orjson.dumps(
+                {
+                    "machine_id": f"m-{m:05d}",
+                    "timestamp": ts,
+                    "vibration_rms_mm_s": float(rng.uniform(1, 8)),
+                    "temperature_c": float(rng.uniform(40, 80)),
+                    "rotational_speed_rpm": float(rng.uniform(1400, 1600)),
+                }
+            )
+            out.append(event_at(body, len(out)))
+    return out
+
+
+class _Context:
+    def __init__(self, partition_id: str, store: Any) -> None:
+        from azure.eventhub import PartitionContext
+
+        from tests.ingest_fakes import CONSUMER_GROUP, EVENTHUB, NAMESPACE
+
+        self._inner = PartitionContext(NAMESPACE, EVENTHUB, CONSUMER_GROUP, partition_id, store)
+        self.partition_id = partition_id
+
+    def update_checkpoint(self, event: Any = None, **kwargs: Any) -> None:
+        self._inner.update_checkpoint(event, **kwargs)
+
+
+def _online(layout_dir: Path) -> Any:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=0.5).flushdb()
+    except redis.exceptions.ConnectionError:
+        return None
+    from core.layout import DataLayout
+    from features.applied_registry import build_registry
+    from features.store import open_store, push_online
+
+    registry = layout_dir / "registry.db"
+    if not registry.exists():
+        build_registry(registry)
+    store = open_store(DataLayout(layout_dir), "redis", REDIS_URL, registry_path=registry)
+    return functools.partial(push_online, store)
+
+
+def _worker(storage: str, online: Any) -> tuple[Any, Any]:
+    from azure.eventhub.extensions.checkpointstoreblob import BlobCheckpointStore
+    from azure.storage.blob import ContainerClient
+
+    from ingest.offline_blob import BlobOfflineStore
+    from ingest.partition import SnapshotStore
+    from ingest.worker import IngestWorker
+    from tests.ingest_fakes import CONSUMER_GROUP, EVENTHUB, NAMESPACE
+
+    suffix = uuid.uuid4().hex[:8]
+    features = ContainerClient.from_connection_string(storage, f"features-{suffix}")
+    features.create_container()
+    ContainerClient.from_connection_string(storage, f"checkpoints-{suffix}").create_container()
+    store = BlobCheckpointStore.from_connection_string(storage, f"checkpoints-{suffix}")
+    snapshots = SnapshotStore(features, NAMESPACE, EVENTHUB, CONSUMER_GROUP)
+    return IngestWorker(BlobOfflineStore(features), snapshots, online, flush_interval_s=10.0), store
+
+
+def _run_partition(storage: str, events: list[Any], partition: str, online: Any) -> tuple[float, list[float]]:
+    """Seconds to handle and flush ``events``, and each batch's handle-to-online seconds."""
+    worker, store = _worker(storage, online)
+    context = _Context(partition, store)
+    worker.on_partition_initialize(context)
+    latencies = []
+    start = time.perf_counter()
+    for lo in range(0, len(events), BATCH):
+        t = time.perf_counter()
+        worker.on_event_batch(context, events[lo : lo + BATCH])
+        latencies.append(time.perf_counter() - t)
+    worker.flush(context)
+    return time.perf_counter() - start, latencies
+
+
+def _process(args: tuple[str, int, int, int]) -> float:
+    storage, machines, partition, partitions = args
+    events = _events(machines, READINGS // partitions, partition, partitions)
+    seconds, _ = _run_partition(storage, events, str(partition), None)
+    return seconds
+
+
+def run() -> list[Table]:
+    from tests.ingest_fakes import start_azurite
+
+    per_worker = Table(
+        "Ingest worker: readings/s (one process, one partition)",
+        ["machines", "readings", "seconds", "readings/s", "batch p50 ms", "batch p99 ms"],
+    )
+    scale = Table(
+        "Ingest workers: 1 vs 2 processes (500 machines, 2 partitions)",
+        ["processes", "readings", "wall s", "readings/s", "speed-up"],
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="predmaint-bench-ingest-") as tmp,
+        start_azurite(Path(tmp) / "azurite") as storage,
+    ):
+        online = _online(Path(tmp))
+        per_worker.note = (
+            f"{BATCH:,} events a handler call, one reading an event; online push "
+            + ("to Redis" if online else "OFF (no Redis)")
+            + "; offline day files, snapshots and checkpoints on Azurite (flush every 10 s and at the end). "
+            "Batch latency = handler call to windows online, without Event Hubs' own send/receive time. "
+            "Target: >= 50,000 readings/s."
+        )
+        for machines in (50, 500, 5_000):
+            events = _events(machines, READINGS)
+            seconds, latencies = _run_partition(storage, events, "0", online)
+            p50, p99 = percentiles_us(latencies)
+            per_worker.add(machines, len(events), seconds, len(events) / seconds, p50 / 1e3, p99 / 1e3)
+        rates = {}
+        ctx = multiprocessing.get_context("spawn")
+        for processes in (1, 2):
+            jobs = [(storage, 500, p, 2) for p in range(2)]
+            start = time.perf_counter()
+            if processes == 1:
+                for job in jobs:
+                    _process(job)
+            else:
+                with ctx.Pool(2) as pool:
+                    pool.map(_process, jobs)
+            wall = time.perf_counter() - start
+            rates[processes] = READINGS / wall
+            scale.add(processes, READINGS, wall, rates[processes], rates[processes] / rates[1])
+        scale.note = (
+            f"The same {READINGS:,} readings in 2 partitions, handled by one process in turn or by two at "
+            f"once (start-up and imports included); {os.cpu_count()} CPUs here, shared. "
+            "Target: 2 >= 1.8x one."
+        )
+    return [per_worker, scale]

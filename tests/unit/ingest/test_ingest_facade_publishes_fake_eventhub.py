@@ -1,0 +1,110 @@
+"""The facade's ``eventhubs`` ingest backend, with the Event Hubs producer faked at the edge (Event
+Hubs cannot run here): the real route, contract validation and publisher; what Event Hubs would
+receive is checked by decoding it with the workers' own decoder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.eventhub import EventData
+from azure.eventhub.exceptions import EventHubError
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from core.bundle import Bundle
+from core.layout import DataLayout
+from ingest.events import decode_bodies
+from ingest.producer import EventHubPublisher
+from scoring.main import create_app
+from scoring.settings import ScoringSettings
+from tests.scoring_fixtures import bundle, readings
+
+__all__ = ["bundle"]
+
+
+class FakeProducer:
+    """``EventHubProducerClient.send_batch``: records what it accepted, or fails like the service."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[EventData]]] = []
+        self.fail = False
+
+    def send_batch(self, event_data_batch: Any, **kwargs: Any) -> None:
+        if self.fail:
+            raise EventHubError("the service is unavailable")
+        self.sent.append((kwargs["partition_key"], list(event_data_batch)))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def client(bundle: Bundle, tmp_path: Path, producer: FakeProducer) -> Iterator[TestClient]:
+    settings = ScoringSettings(
+        model_path=bundle.directory,
+        online_store="none",
+        inference_log_dir=tmp_path / "log",
+        ingest_backend="eventhubs",
+        eventhub_namespace="fake.servicebus.windows.net",
+        eventhub_name="telemetry",
+    )
+    app = create_app(settings, layout=DataLayout(tmp_path / "data"), registry=CollectorRegistry())
+    app.state.scoring.publisher = EventHubPublisher(producer)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_ingest_publishes_each_machine_under_its_key_and_answers_after_acceptance_fake_eventhub(
+    client: TestClient, producer: FakeProducer
+) -> None:
+    end = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    batch = readings("m-1", end, 30) + readings("m-2", end, 20)
+    response = client.post("/ingest", json={"readings": batch})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "received": 50,
+        "published": 50,
+        "events": 2,
+        "machines": 2,
+        "backend": "eventhubs",
+    }
+    assert [key for key, _ in producer.sent] == ["m-1", "m-2"]
+    decoded = decode_bodies(b"".join(e.body) for _, events in producer.sent for e in events)
+    assert decoded.rejected_total == 0 and len(decoded.frame) == 50
+    assert decoded.frame.groupby("machine_id").size().to_dict() == {"m-1": 30, "m-2": 20}
+
+
+def test_ingest_answers_503_when_event_hubs_does_not_accept_fake_eventhub(
+    client: TestClient, producer: FakeProducer
+) -> None:
+    producer.fail = True
+    response = client.post(
+        "/ingest", json={"readings": readings("m-1", datetime(2026, 12, 1, tzinfo=UTC), 3)}
+    )
+    assert response.status_code == 503
+    assert response.json()["error"] == "event_hubs_unavailable"
+
+
+def test_invalid_readings_are_rejected_before_anything_is_published_fake_eventhub(
+    client: TestClient, producer: FakeProducer
+) -> None:
+    bad = readings("m-1", datetime(2026, 12, 1, tzinfo=UTC), 2)
+    bad[1]["temperature_c"] = 900.0
+    response = client.post("/ingest", json={"readings": bad})
+    assert response.status_code == 422
+    assert "temperature_c" in response.text
+    assert producer.sent == []
+
+
+def test_eventhubs_backend_needs_its_namespace_and_hub() -> None:
+    with pytest.raises(ValueError, match="SCORING_EVENTHUB_NAMESPACE"):
+        ScoringSettings(ingest_backend="eventhubs", online_store="none")
