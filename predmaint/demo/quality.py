@@ -4,6 +4,8 @@ The definitions are the training pipeline's own (``aml.evaluation``: an alert is
 consecutive flagged hours of one machine, then a quiet ``cooldown_h``; it is true when that machine
 fails within ``horizon_h``), applied to what the facade actually answered. Each model version has its
 own threshold, so a flag is ``anomaly_score >= threshold`` of the version that scored the row.
+Rows scored while the fleet drifts (``aml.episodes.fleet_drift_rows``: more than a fifth of the fleet
+flagged in the same hour) are drift-suspect and raise no alert.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class AlertQuality:
     precision_outside_drift: float | None
     """Precision without the alerts raised between drift onset and the swap to the retrained model:
     how the detector does while its reference matches the fleet."""
+    alerts_during_drift: int
+    true_alerts_during_drift: int
+    precision_during_drift: float | None
+    """Precision of the alerts raised between drift onset and the swap (None: no alert then)."""
+    drift_suspect_rows: int
+    """Scored rows marked drift-suspect (they raise no alert)."""
     failures: int
     detected: int
     recall: float | None
@@ -60,8 +68,10 @@ def alert_quality(
     live_end: datetime,
     drift_episode: tuple[datetime, datetime] | None = None,
 ) -> AlertQuality:
+    import numpy as np
     import pandas as pd
 
+    from aml.episodes import fleet_drift_rows
     from aml.evaluation import SCORE, AlertPolicy, alerts_from_scores
     from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
 
@@ -74,6 +84,8 @@ def alert_quality(
             SCORE: [r.anomaly_score - r.threshold for r in scores],  # >= 0 is a flag of that version
         }
     )
+    suspect = fleet_drift_rows(windows, 0.0)
+    windows[SCORE] = np.where(suspect, -np.inf, windows[SCORE].to_numpy())
     alerts = [
         (str(m), t.to_pydatetime())
         for m, t in zip(
@@ -93,6 +105,8 @@ def alert_quality(
     true_alerts = [a for a in alerts if is_true(*a)]
     outside = [a for a in alerts if not in_drift(a[1])]
     true_outside = [a for a in outside if is_true(*a)]
+    during = [a for a in alerts if in_drift(a[1])]
+    true_during = [a for a in during if is_true(*a)]
 
     outcomes = []
     for f in failures:
@@ -114,6 +128,10 @@ def alert_quality(
         alerts_outside_drift=len(outside),
         true_alerts_outside_drift=len(true_outside),
         precision_outside_drift=len(true_outside) / len(outside) if outside else None,
+        alerts_during_drift=len(during),
+        true_alerts_during_drift=len(true_during),
+        precision_during_drift=len(true_during) / len(during) if during else None,
+        drift_suspect_rows=int(suspect.sum()),
         failures=len(outcomes),
         detected=len(detected),
         recall=len(detected) / len(outcomes) if outcomes else None,

@@ -18,6 +18,7 @@ from typing import Any, Final
 import aml
 from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
+from predmaint.demo.gate_report import shadow_line
 from predmaint.demo.history import History, write_known_labels
 
 PIPELINE_PATH: Final = Path(aml.__file__).parent / "pipelines" / "train.yml"
@@ -107,13 +108,14 @@ def run_training(
     version = registration.get("version")
     promoted = bool(registration.get("promoted"))
     cand = decision.get("candidate") or {}
-    gate = "; ".join(r for r in decision.get("reasons", []) if r.startswith(("pass", "FAIL")))
+    gate = "; ".join(r for r in decision.get("reasons", []) if r.startswith(("pass", "FAIL", "skipped")))
     summary = (
         f"v{version}: {prepared.get('train_windows', '?')} training windows, "
         f"{prepared.get('eval_windows', '?')} held back; "
         f"recall@24h {cand.get('recall_24h', float('nan')):.2f}, "
         f"false alarms/machine-month {cand.get('false_alarms_per_machine_month', float('nan')):.2f}; "
-        f"{'promoted' if promoted else 'gate kept the champion'} ({gate}); {wall_s:.0f} s"
+        f"{'promoted' if promoted else 'gate kept the champion'} ({gate}); "
+        f"{shadow_line(decision.get('shadow'))}; {wall_s:.0f} s"
     )
     return TrainingRun(
         version=str(version) if version is not None else None,
@@ -132,6 +134,7 @@ def run_training(
                 k: prepared.get(k) for k in ("train_windows", "eval_windows", "dropped", "drift_suspected")
             },
             "gate": decision.get("reasons", []),
+            "shadow": decision.get("shadow"),
             "registration": registration,
         },
     )
@@ -160,7 +163,6 @@ def retrain(
     *,
     now: datetime,
     tags: dict[str, str],
-    max_false_alarms: float,
     holdout_fraction: float,
 ) -> TrainingRun:
     """Labels known by ``now`` (failures that have happened), then the pipeline on ``[start, end]``.
@@ -172,7 +174,6 @@ def retrain(
     overrides = {
         "trigger": "drift",
         "alert_id": tags.get("alert_id", "none") or "none",
-        "max_false_alarms": f"{max_false_alarms:g}",
         "holdout_fraction": f"{holdout_fraction:.4f}",
     }
     return run_training(layout, start, end, started_sim=now, overrides=overrides, tags=tags, in_process=True)
