@@ -58,6 +58,7 @@ from scoring.model_store import ModelStore
 from scoring.online import OnlineFeatureReader
 from scoring.schemas import BatchPrediction, ErrorBody, ModelInfo, PredictRequest, SinglePrediction
 from scoring.settings import ScoringSettings
+from scoring.shadow import ShadowScorer, shadow_scorer
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,14 @@ class ServiceState:
     store: ModelStore | None
     reader: OnlineFeatureReader | None
     log_writer: InferenceLogWriter | None
+    shadow: ShadowScorer | None = None
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
         if self.log_writer is not None:
             self.log_writer.start()
+        if self.shadow is not None:
+            self.shadow.start()
         if self.store is not None:
             if self.store.source.watchable:
                 self.store.start_in_background()  # registry: mlflow import and download off the start path
@@ -102,10 +106,14 @@ class ServiceState:
         await self.backend.aclose()
         if self.log_writer is not None:
             self.log_writer.close()
+        if self.shadow is not None:
+            self.shadow.close()
 
     def log(self, chunk: LogChunk) -> None:
         if self.log_writer is not None:
             self.log_writer.submit(chunk)
+        if self.shadow is not None:
+            self.shadow.submit(chunk)
 
     def count(self, scored: Scored) -> None:
         rows = int(scored.scores.shape[0])
@@ -209,7 +217,8 @@ def create_app(
         if settings.online_store != "none"
         else None
     )
-    state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
+    shadow = shadow_scorer(settings, layout)
+    state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer, shadow)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
 
     @asynccontextmanager
