@@ -21,15 +21,13 @@ import threading
 from collections import deque
 from dataclasses import replace
 
+from core.inference_log import SHADOW_SUBDIR
 from core.layout import DataLayout
 from scoring.core import Scorer
 from scoring.inference_log import InferenceLogWriter, LogChunk
 from scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
-
-SHADOW_LOG_SUBDIR = "shadow"
-"""Default shadow log directory, under the champion's inference log directory."""
 
 
 class ShadowScorer:
@@ -102,7 +100,7 @@ def shadow_scorer(settings: ScoringSettings, layout: DataLayout) -> ShadowScorer
     if settings.shadow_model_path is None:
         return None
     candidate = Scorer.from_path(settings.shadow_model_path)
-    directory = settings.shadow_log_dir or settings.resolved_log_dir(layout) / SHADOW_LOG_SUBDIR
+    directory = settings.shadow_log_dir or settings.resolved_log_dir(layout) / SHADOW_SUBDIR
     writer = InferenceLogWriter(
         directory,
         segment_bytes=settings.log_segment_bytes,

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tolerance", type=float, default=0.0)
     p.add_argument("--alert-budget", type=float, default=2.0, help="alerts per machine-month (shadow)")
     p.add_argument("--replay-history-days", type=float, default=30.0)
+    p.add_argument(
+        "--inference-log",
+        default="",
+        help="the facade's inference log dir: when its shadow log holds the candidate's rows, the gate "
+        "compares on that live shadow traffic instead of the held-back slice",
+    )
     p.add_argument("--decision", required=True, help="output folder")
     args = p.parse_args(argv)
 
@@ -90,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         tolerance=args.tolerance,
     )
     layout = DataLayout(Path(args.data_dir).resolve())
-    shadow = held_back_shadow(layout, windows, failures, policy, args.replay_history_days)
+    live = live_shadow(Path(args.inference_log), candidate.meta.version) if args.inference_log else None
+    canvas = live[0] if live is not None else windows
+    shadow = held_back_shadow(layout, canvas, failures, policy, args.replay_history_days)
 
     cand = metrics_of(candidate)
     cand_scorer = (partial(score_frame, candidate), candidate.meta.threshold)
@@ -104,6 +113,14 @@ def main(argv: list[str] | None = None) -> None:
             champ = metrics_of(champion)
             champ_scorer = (partial(score_frame, champion), champion.meta.threshold)
         inputs = shadow.scored(cand_scorer[0], champ_scorer[0] if champ_scorer else None)
+        if live is not None:
+            _, live_champion, live_candidate = live
+            inputs = replace(
+                inputs,
+                source="live shadow log",
+                candidate_scores=live_candidate,
+                champion_scores=live_champion if champ_scorer else None,
+            )
         figures = shadow_figures(inputs, cand_scorer, champ_scorer, policy, gate)
     decision = decide(cand, champ, gate, champion_version=version, shadow=figures)
     with step_run(uri, "evaluate"):
@@ -152,6 +169,17 @@ class HeldBackShadow:
             replayed=self.replayed,
             clean=self.clean,
         )
+
+
+def live_shadow(log_dir: Path, candidate_version: str) -> tuple[pd.DataFrame, Any, Any] | None:
+    """The live shadow traffic of ``candidate_version`` (``aml.shadow_log``), None when it has none."""
+    from aml.shadow_log import paired_traffic
+
+    windows, champion, candidate = paired_traffic(log_dir, candidate_version)
+    if len(windows) == 0:
+        print(f"evaluate: no shadow rows of {candidate_version} in {log_dir}: using the held-back slice")
+        return None
+    return windows, champion, candidate
 
 
 def held_back_shadow(
