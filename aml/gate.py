@@ -16,12 +16,18 @@ and the champion (the held-back slice re-scored offline, or the facade's live sh
   alerts on. The candidate must alert on at least as many as the champion, unless the champion's
   own alert rate is over budget (then its alerts are the drift, not evidence of faults: skipped and
   said so).
-- **recall on replayed fault signatures**: each labelled failure in the history before the slice
+- **recall on replayed fault signatures** (the candidate must not be worse: at least the champion's
+  minus ``tolerance``, or a shortfall that a paired exact test, McNemar's, does not find
+  significant at ``alpha``): each labelled failure in the history before the slice
   gives its pre-failure windows ending ``min_lead_h`` before it, expressed relative to that machine's
   own baseline (feature minus the machine's median over windows away from failures); the deviations
   are laid over a healthy machine's last windows of the new regime. A model **detects** a replay when
   it alerts on the replayed windows and not on the same windows without the signature (a model that
-  alerts on healthy machines earns nothing). Any such alert has at least ``min_lead_h`` lead.
+  alerts on healthy machines earns nothing). Any such alert has at least ``min_lead_h`` lead. The two
+  models are compared **at the same flag rate**: the champion's replays are scored against the
+  threshold that flags the same share of the shadow windows as the candidate's threshold does (a
+  champion whose normal is out of date sits near its threshold everywhere, and any deviation
+  would tip it over; detectors are compared at equal false-positive rate, as on a ROC curve).
 
 Comparisons that cannot fail for lack of data (no failures in the slice, no open machines, no
 signatures) are skipped with a line saying so, never counted as a pass on 0.0 vs 0.0.
@@ -34,8 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
-from scipy.stats import poisson
+from pydantic import BaseModel, ConfigDict, computed_field
+from scipy.stats import binom, poisson
 
 from aml.evaluation import HOURS_PER_MONTH, SCORE, AlertMetrics, AlertPolicy, alerts_from_scores
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, WINDOW
@@ -91,8 +97,34 @@ class ShadowFigures(BaseModel):
     candidate_open_alerted: list[str] = []
     champion_open_alerted: list[str] | None = None
     signatures: int = 0
-    candidate_replay_detected: int = 0
-    champion_replay_detected: int | None = None
+    candidate_replays: list[str] = []
+    """Ids of the replays the candidate detects."""
+    champion_replays: list[str] | None = None
+    """The same for the champion at ``champion_matched_threshold`` (the candidate's flag rate)."""
+    champion_matched_threshold: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def candidate_replay_detected(self) -> int:
+        return len(self.candidate_replays)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def champion_replay_detected(self) -> int | None:
+        return None if self.champion_replays is None else len(self.champion_replays)
+
+    @property
+    def replay_worse_p(self) -> float | None:
+        """One-sided exact McNemar p-value that the candidate detects fewer replays than the
+        champion: of the replays only one of them detects, how improbable is the champion's share
+        if each were a coin toss."""
+        if self.champion_replays is None:
+            return None
+        cand, champ = set(self.candidate_replays), set(self.champion_replays)
+        only_champ, only_cand = len(champ - cand), len(cand - champ)
+        if only_champ == 0:
+            return 1.0
+        return float(binom.sf(only_champ - 1, only_champ + only_cand, 0.5))
 
     @property
     def agreement(self) -> float | None:
@@ -191,6 +223,15 @@ def replay_signatures(
     return pd.concat(replayed, ignore_index=True), pd.concat(clean, ignore_index=True)
 
 
+def matched_threshold(scores: np.ndarray, flag_share: float) -> float:
+    """The threshold that flags ``flag_share`` of ``scores`` (above the maximum when it is 0)."""
+    if len(scores) == 0:
+        return float("inf")
+    if flag_share <= 0:
+        return float(np.nextafter(scores.max(), np.inf))
+    return float(np.quantile(scores, 1.0 - flag_share, method="higher"))
+
+
 def _alerted(windows: pd.DataFrame, scores: np.ndarray, threshold: float, policy: AlertPolicy) -> set[str]:
     scored = windows[[ENTITY_KEY, EVENT_TIMESTAMP]].assign(**{SCORE: scores})
     return set(alerts_from_scores(scored, threshold, policy)[ENTITY_KEY].astype(str))
@@ -198,12 +239,13 @@ def _alerted(windows: pd.DataFrame, scores: np.ndarray, threshold: float, policy
 
 def _replay_detected(
     replayed: pd.DataFrame, clean: pd.DataFrame, score: Scorer, threshold: float, policy: AlertPolicy
-) -> int:
+) -> list[str]:
+    """Ids of the replays detected (module docstring)."""
     if len(replayed) == 0:
-        return 0
+        return []
     on_replay = _alerted(replayed, score(replayed), threshold, policy)
     on_clean = _alerted(clean, score(clean), threshold, policy)
-    return len(on_replay - on_clean)
+    return sorted(on_replay - on_clean)
 
 
 @dataclass(frozen=True)
@@ -244,20 +286,21 @@ def shadow_figures(
         "open_machines": inputs.open_machines,
         "candidate_open_alerted": sorted(cand_alerted & set(inputs.open_machines)),
         "signatures": int(inputs.replayed[ENTITY_KEY].nunique()) if len(inputs.replayed) else 0,
-        "candidate_replay_detected": _replay_detected(
-            inputs.replayed, inputs.clean, *candidate, alert_policy
-        ),
+        "candidate_replays": _replay_detected(inputs.replayed, inputs.clean, *candidate, alert_policy),
     }
     if champion is not None and inputs.champion_scores is not None:
         champ_scored = w.assign(**{SCORE: inputs.champion_scores})
+        flag_share = float(np.mean(inputs.candidate_scores >= candidate[1])) if len(w) else 0.0
+        matched = matched_threshold(inputs.champion_scores, flag_share)
         champ_alerts = len(alerts_from_scores(champ_scored, champion[1], alert_policy))
         champ_alerted = _alerted(w, inputs.champion_scores, champion[1], alert_policy)
         figures |= {
             "champion_rate": rate_figure(champ_alerts, months, cap),
             "champion_open_alerted": sorted(champ_alerted & set(inputs.open_machines)),
-            "champion_replay_detected": _replay_detected(
-                inputs.replayed, inputs.clean, *champion, alert_policy
+            "champion_replays": _replay_detected(
+                inputs.replayed, inputs.clean, champion[0], matched, alert_policy
             ),
+            "champion_matched_threshold": matched,
         }
     return ShadowFigures.model_validate(figures)
 
@@ -353,10 +396,15 @@ def _shadow_checks(checks: _Checks, s: ShadowFigures, policy: GatePolicy) -> Non
             f"{s.candidate_replay_detected / s.signatures:.2f}"
         )
     else:
-        rc, rch = s.candidate_replay_detected / s.signatures, s.champion_replay_detected / s.signatures
+        n_ch = s.champion_replay_detected or 0
+        rc, rch = s.candidate_replay_detected / s.signatures, n_ch / s.signatures
+        p = s.replay_worse_p
+        assert p is not None
         checks.check(
-            rc >= rch - tol,
-            f"recall on {s.signatures} replayed fault signatures {rc:.2f} >= champion {rch:.2f} - {tol:g}",
+            rc >= rch - tol or p >= alpha,
+            f"recall on {s.signatures} replayed fault signatures {rc:.2f} vs champion {rch:.2f} at the "
+            f"candidate's flag rate: not worse (>= champion - {tol:g}, or P(champion's lead by chance) = "
+            f"{p:.3f} >= {alpha:g})",
         )
 
 

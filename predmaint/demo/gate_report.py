@@ -26,9 +26,15 @@ def shadow_line(shadow: Mapping[str, object] | None) -> str:
         parts.append(f"champion {champ.get('alerts')} ({float(str(champ.get('per_machine_month', 0))):.2f})")
     signatures = int(str(shadow.get("signatures", 0)))
     if signatures:
+        champ_replays = shadow.get("champion_replay_detected")
         parts.append(
             f"replayed fault signatures detected: candidate {shadow.get('candidate_replay_detected')}/"
-            f"{signatures}, champion {shadow.get('champion_replay_detected')}/{signatures}"
+            f"{signatures}"
+            + (
+                f", champion {champ_replays}/{signatures} at that flag rate"
+                if champ_replays is not None
+                else ""
+            )
         )
     opened = shadow.get("open_machines") or []
     assert isinstance(opened, Sequence)
