@@ -189,7 +189,7 @@ def held_back_shadow(
     policy: AlertPolicy,
     history_days: float,
 ) -> HeldBackShadow:
-    from aml.gate import open_machines, replay_signatures
+    from aml.replay import open_machines, replay_signatures
     from aml.steps.prepare import near_failure_mask, read_labels
     from features.errors import NoOfflineData
     from features.store import read_offline

@@ -14,11 +14,10 @@ from aml.gate import (
     GatePolicy,
     ShadowInputs,
     decide,
-    open_machines,
     rate_figure,
-    replay_signatures,
     shadow_figures,
 )
+from aml.replay import open_machines, replay_signatures
 
 T0 = pd.Timestamp("2026-01-01T00:00Z")
 H = pd.Timedelta(hours=1)
