@@ -13,6 +13,12 @@ Definitions (windows hourly, per machine, in time order):
 - an episode that opens while a **fleet drift episode** is detected is ``drift_suspect``: the whole
   fleet changed, so its windows may be flagged because the model's normal is out of date, not
   because this machine is failing; rows scored in those intervals are drift-suspect too;
+- a row is also drift-suspect when more than ``FLEET_DRIFT_SHARE`` of the machines scored in its
+  hour, and at least ``FLEET_DRIFT_MIN_MACHINES``, are flagged (:func:`fleet_drift_rows`):
+  failures are independent, so a fifth of the fleet flagged at once is a regime change, not a
+  wave of faults (the same share makes ``prepare`` keep flagged machines in a retrain). It is seen
+  in the hour the regime changes, hours before a windowed drift test can be sure; drift-suspect
+  rows raise no alert;
 - its **top features** aggregate the rows' explanations (``top_features`` lists of the scoring
   answer, see ``scoring.explanations``) over its flagged windows: each feature's contribution summed
   over those windows and divided by their count (a window where it was not among the top ones
@@ -35,6 +41,10 @@ SCORE: Final = "anomaly_score"
 TOP_FEATURES: Final = "top_features"
 """Optional column of the scored windows: the row's ``top_features`` (list of dicts) or None."""
 EPISODE_TOP_FEATURES: Final = 3
+FLEET_DRIFT_SHARE: Final = 0.2
+"""More than this share of the fleet flagged in one hour is fleet drift (module docstring)."""
+FLEET_DRIFT_MIN_MACHINES: Final = 3
+"""... and at least this many machines: in a small fleet one or two faults can pass the share."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,24 @@ def drift_intervals(
     if start is not None:
         out.append((start, datetime.max.replace(tzinfo=start.tzinfo)))
     return out
+
+
+def fleet_drift_rows(
+    windows: pd.DataFrame, threshold: float | np.ndarray, share: float = FLEET_DRIFT_SHARE
+) -> np.ndarray:
+    """Mask of the rows of ``windows`` [machine_id, event_timestamp, anomaly_score] scored in an hour
+    in which more than ``share`` of the machines scored, and at least ``FLEET_DRIFT_MIN_MACHINES``,
+    are flagged."""
+    if len(windows) == 0:
+        return np.zeros(0, dtype=bool)
+    flag = windows[SCORE].to_numpy(dtype=np.float64) >= np.broadcast_to(
+        np.asarray(threshold, dtype=np.float64), (len(windows),)
+    )
+    hour = pd.to_datetime(windows[EVENT_TIMESTAMP], utc=True).dt.floor(WINDOW).to_numpy()
+    grouped = pd.Series(flag).groupby(hour)
+    share_flagged = grouped.transform("mean").to_numpy()
+    count_flagged = grouped.transform("sum").to_numpy()
+    return np.asarray((share_flagged > share) & (count_flagged >= FLEET_DRIFT_MIN_MACHINES), dtype=bool)
 
 
 def in_intervals(at: datetime | pd.Timestamp, intervals: Iterable[tuple[datetime, datetime]]) -> bool:

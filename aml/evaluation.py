@@ -14,13 +14,12 @@ Definitions (all times UTC, windows hourly):
 - **precision** = true alerts / alerts, **recall** = detected failures / failures, F1 from both.
 - **false alarms per machine-month** = false alarms / (observed machine-hours / 720).
 
-The gate (:func:`decide`) promotes a candidate when it passes the absolute limits and is at least as
-good as the champion on the same windows (see :class:`GatePolicy`).
+The promotion gate built on these metrics, and its label-free shadow checks: :mod:`aml.gate`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -192,82 +191,4 @@ def alert_metrics(
         f1=f1,
         mean_lead_h=float(np.mean(leads)) if leads else None,
         false_alarms_per_machine_month=false_alarms / months if months else 0.0,
-    )
-
-
-@dataclass(frozen=True)
-class GatePolicy:
-    """Promotion rule.
-
-    A candidate is promoted when (1) its false alarms per machine-month are at most
-    ``max_false_alarms_per_machine_month``, and (2) if a champion exists, the candidate's F1 and
-    recall at 24 h lead are each at least the champion's minus ``tolerance`` on the same windows.
-    """
-
-    max_false_alarms_per_machine_month: float = 2.0
-    tolerance: float = 0.0
-
-
-def policy_inputs() -> dict[str, float]:
-    """The defaults of the policies by the names the pipeline's components and steps give them
-    (``--alert-k``, ``alert_k:`` ...): the steps' arguments take these, an asset test pins the YAMLs."""
-    alert, gate = AlertPolicy(), GatePolicy()
-    return {
-        "alert_k": alert.alert_k,
-        "cooldown_h": alert.cooldown_h,
-        "horizon_h": alert.horizon_h,
-        "min_lead_h": alert.min_lead_h,
-        "max_false_alarms": gate.max_false_alarms_per_machine_month,
-        "tolerance": gate.tolerance,
-    }
-
-
-class Decision(BaseModel):
-    promote: bool
-    reasons: list[str]
-    candidate: AlertMetrics
-    champion: AlertMetrics | None = None
-    champion_version: str | None = None
-    policy: dict[str, float] = {}
-
-
-@dataclass
-class _Checks:
-    reasons: list[str] = field(default_factory=list)
-    ok: bool = True
-
-    def check(self, passed: bool, message: str) -> None:
-        self.reasons.append(("pass: " if passed else "FAIL: ") + message)
-        self.ok = self.ok and passed
-
-
-def decide(
-    candidate: AlertMetrics,
-    champion: AlertMetrics | None,
-    policy: GatePolicy,
-    champion_version: str | None = None,
-) -> Decision:
-    checks = _Checks()
-    fa = candidate.false_alarms_per_machine_month
-    cap = policy.max_false_alarms_per_machine_month
-    checks.check(fa <= cap, f"false alarms per machine-month {fa:.3f} <= {cap:g}")
-    if champion is None:
-        checks.reasons.append("no champion yet: the candidate is compared with the limits only")
-    else:
-        tol = policy.tolerance
-        checks.check(
-            candidate.f1 >= champion.f1 - tol,
-            f"F1 {candidate.f1:.3f} >= champion v{champion_version} {champion.f1:.3f} - {tol:g}",
-        )
-        checks.check(
-            candidate.recall_24h >= champion.recall_24h - tol,
-            f"recall@24h {candidate.recall_24h:.3f} >= champion {champion.recall_24h:.3f} - {tol:g}",
-        )
-    return Decision(
-        promote=checks.ok,
-        reasons=checks.reasons,
-        candidate=candidate,
-        champion=champion,
-        champion_version=champion_version,
-        policy={"max_false_alarms_per_machine_month": cap, "tolerance": policy.tolerance},
     )

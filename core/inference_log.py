@@ -21,6 +21,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict
 
+SHADOW_SUBDIR: Final = "shadow"
+"""Where a candidate's shadow scores go, under the inference log directory (``scoring.shadow``)."""
 SEGMENT_PREFIX: Final = "inference-"
 SEGMENT_SUFFIX: Final = ".jsonl"
 SEGMENT_DIGITS: Final = 10

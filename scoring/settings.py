@@ -77,6 +77,12 @@ class ScoringSettings(ServiceSettings, BaseSettings):
     """Requests waiting for the log writer; beyond this, records are dropped and counted."""
     log_enabled: bool = True
 
+    # --- shadow (scoring.shadow) ----------------------------------------------------------------------
+    shadow_model_path: Path | None = None
+    """A candidate bundle that scores every logged request in the shadow, never served."""
+    shadow_log_dir: Path | None = None
+    """Default ``<inference log dir>/shadow``."""
+
     # --- backend ------------------------------------------------------------------------------------
     backend: Literal["onnx", "aml-endpoint"] = "onnx"
     endpoint_url: str | None = None

@@ -22,6 +22,7 @@ from scoring.metrics import ScoringMetrics
 from scoring.model_store import ModelStore
 from scoring.online import OnlineFeatureReader
 from scoring.settings import ScoringSettings
+from scoring.shadow import ShadowScorer, shadow_scorer
 
 FEATURES: tuple[str, ...] = MODEL_FEATURES
 
@@ -35,6 +36,8 @@ class ServiceState:
     store: ModelStore | None
     reader: OnlineFeatureReader | None
     log_writer: InferenceLogWriter | None
+    shadow: ShadowScorer | None = None
+    """Set with ``SCORING_SHADOW_MODEL_PATH``: a candidate scores every logged request, never served."""
     started_at: float = field(default_factory=time.time)
     publisher: EventHubPublisher | None = None
     """Set with ``SCORING_INGEST_BACKEND=eventhubs``: ``/ingest`` publishes instead of aggregating."""
@@ -42,6 +45,8 @@ class ServiceState:
     def start(self) -> None:
         if self.log_writer is not None:
             self.log_writer.start()
+        if self.shadow is not None:
+            self.shadow.start()
         if self.store is not None:
             if self.store.source.watchable:
                 self.store.start_in_background()  # registry: mlflow import and download off the start path
@@ -63,10 +68,14 @@ class ServiceState:
             self.publisher.close()
         if self.log_writer is not None:
             self.log_writer.close()
+        if self.shadow is not None:
+            self.shadow.close()
 
     def log(self, chunk: LogChunk) -> None:
         if self.log_writer is not None:
             self.log_writer.submit(chunk)
+        if self.shadow is not None:
+            self.shadow.submit(chunk)
 
     def count(self, scored: Scored) -> None:
         rows = int(scored.scores.shape[0])
@@ -117,7 +126,9 @@ def build_state(
             registry_path=settings.feast_registry,
             max_clock_skew_s=settings.ingest_max_clock_skew_s,
         )
-    state = ServiceState(settings, layout, metrics, backend, store, reader, log_writer)
+    state = ServiceState(
+        settings, layout, metrics, backend, store, reader, log_writer, shadow=shadow_scorer(settings, layout)
+    )
     if settings.ingest_backend == "eventhubs" and settings.eventhub_namespace and settings.eventhub_name:
         state.publisher = EventHubPublisher.connect(settings.eventhub_namespace, settings.eventhub_name)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)

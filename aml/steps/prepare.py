@@ -84,7 +84,7 @@ def point_in_time_windows(
     return joined.sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="stable").reset_index(drop=True)
 
 
-def _read_labels(path: Path, columns: list[str]) -> pd.DataFrame:
+def read_labels(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]") for c in columns}).assign(
             **{ENTITY_KEY: pd.Series(dtype=str)}
@@ -148,8 +148,8 @@ def prepare(args: argparse.Namespace) -> dict[str, object]:
     lo = start or (windows[EVENT_TIMESTAMP].min() - WINDOW)
     hi = end or windows[EVENT_TIMESTAMP].max()
     split = lo + (hi - lo) * (1.0 - args.holdout_fraction)
-    failures = _read_labels(layout.failures_path, [FAILURE_TIME])
-    maintenance = _read_labels(layout.maintenance_path, [MAINTENANCE_START, MAINTENANCE_END])
+    failures = read_labels(layout.failures_path, [FAILURE_TIME])
+    maintenance = read_labels(layout.maintenance_path, [MAINTENANCE_START, MAINTENANCE_END])
 
     is_eval = (windows[EVENT_TIMESTAMP] > split).to_numpy()
     sparse = windows[IS_SPARSE].fillna(True).astype(bool).to_numpy()

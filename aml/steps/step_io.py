@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from aml.evaluation import Decision
+from aml.gate import Decision
 from core.bundle import EXPERIMENT_NAME
 from core.errors import PredMaintError
 from core.layout import DataLayout

@@ -226,7 +226,6 @@ class Alerting:
                 end,
                 now=now,
                 tags={"alert_id": self._alert_id},
-                max_false_alarms=self.config.retrain_max_false_alarms,
                 holdout_fraction=self.config.retrain_holdout_fraction,
             )
         except Exception as exc:

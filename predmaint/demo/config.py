@@ -70,14 +70,6 @@ class DemoConfig(BaseModel):
         "default: machines run daily load cycles) trains it and becomes its drift reference",
     )
 
-    retrain_max_false_alarms: float = Field(
-        30.0,
-        gt=0,
-        description="the gate's false-alarm cap (per machine-month) for a retrain: its held-back part "
-        "is hours, not months, so one early warning on a machine whose failure is not labelled yet "
-        "extrapolates to tens per machine-month; the comparison with the champion still applies",
-    )
-
     # drift sidecar
     drift_window_hours: float = Field(
         24.0, gt=0, description="the sidecar's sliding window: this many hours of the fleet's scored rows"

@@ -210,6 +210,8 @@ def alert_quality_figure(quality: AlertQuality) -> go.Figure:
     names = [
         "precision (all alerts)",
         "precision outside the drift episode",
+        "precision during the drift episode",
+        "drift-suspect rows (fleet flagged at once: no alert)",
         "recall",
         f"recall with >= {quality.min_lead_h:g} h lead",
         "mean lead time",
@@ -222,6 +224,9 @@ def alert_quality_figure(quality: AlertQuality) -> go.Figure:
         f"{pct(m.precision)} ({m.true_alerts}/{m.alerts})",
         f"{pct(quality.precision_outside_drift)} "
         f"({quality.true_alerts_outside_drift}/{quality.alerts_outside_drift})",
+        f"{pct(quality.precision_during_drift)} "
+        f"({quality.true_alerts_during_drift}/{quality.alerts_during_drift})",
+        str(quality.drift_suspect_rows),
         f"{pct(m.recall)} ({m.detected}/{m.failures})",
         f"{pct(m.recall_24h)} ({m.detected_24h}/{m.failures})",
         "n/a" if m.mean_lead_h is None else f"{m.mean_lead_h:.1f} h",

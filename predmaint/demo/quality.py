@@ -4,6 +4,8 @@ Every rule is the training pipeline's own, from :mod:`aml.evaluation` (alerts, t
 failures, recall with ``min_lead_h`` of lead, precision 1.0 when nothing alerted); this module only
 turns the run's record into its frames. Each model version has its own threshold, so a flag is
 ``anomaly_score >= threshold`` of the version that scored the row (one threshold per row).
+Rows scored while the fleet drifts (``aml.episodes.fleet_drift_rows``: more than a fifth of the fleet
+flagged in the same hour) are drift-suspect and raise no alert.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ class AlertQuality:
     precision_outside_drift: float
     """Precision without the alerts raised between drift onset and the swap to the retrained model:
     how the detector does while its reference matches the fleet."""
+    alerts_during_drift: int
+    true_alerts_during_drift: int
+    precision_during_drift: float
+    """Precision of the alerts raised between drift onset and the swap (1.0 when none was raised)."""
+    drift_suspect_rows: int
+    """Scored rows marked drift-suspect (they raise no alert)."""
     outcomes: list[FailureOutcome]
 
     def to_json(self) -> dict[str, Any]:
@@ -61,7 +69,7 @@ def alert_quality(
     import numpy as np
     import pandas as pd
 
-    from aml.episodes import in_intervals
+    from aml.episodes import fleet_drift_rows, in_intervals
     from aml.evaluation import (
         ALERT_TIME,
         FIRST_ALERT,
@@ -84,6 +92,8 @@ def alert_quality(
         }
     )
     thresholds = np.asarray([r.threshold for r in scores], dtype=np.float64)
+    suspect = fleet_drift_rows(windows, thresholds)
+    windows[SCORE] = np.where(suspect, -np.inf, windows[SCORE].to_numpy())  # drift-suspect: no alert
     labels = pd.DataFrame(
         {
             ENTITY_KEY: [f.machine_id for f in failures],
@@ -97,6 +107,8 @@ def alert_quality(
     drift = [drift_episode] if drift_episode is not None else []
     outside = alerts.loc[[not in_intervals(t, drift) for t in alerts[ALERT_TIME]]]
     true_outside = int(true_alerts(outside, labels, policy).sum())
+    during = alerts.loc[[in_intervals(t, drift) for t in alerts[ALERT_TIME]]]
+    true_during = int(true_alerts(during, labels, policy).sum())
     scored = labels[ENTITY_KEY].isin(set(windows[ENTITY_KEY]))
     in_range = labels.loc[scored & (labels[FAILURE_TIME] > start) & (labels[FAILURE_TIME] <= end)]
     outcomes = [
@@ -118,5 +130,9 @@ def alert_quality(
         alerts_outside_drift=len(outside),
         true_alerts_outside_drift=true_outside,
         precision_outside_drift=true_outside / len(outside) if len(outside) else 1.0,
+        alerts_during_drift=len(during),
+        true_alerts_during_drift=true_during,
+        precision_during_drift=true_during / len(during) if len(during) else 1.0,
+        drift_suspect_rows=int(suspect.sum()),
         outcomes=outcomes,
     )

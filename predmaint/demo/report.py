@@ -50,10 +50,18 @@ EVIDENTLY_FILE: Final = "drift-peak-evidently.html"
 
 def alert_episodes(record: RunRecord) -> list[Episode]:
     """The live phase's alert episodes: every answered score with its version's threshold; drift
-    intervals are the sidecar's detected verdicts."""
+    intervals are the sidecar's detected verdicts; rows scored while the fleet is flagged at once
+    (``aml.episodes.fleet_drift_rows``) raise no alert."""
     import pandas as pd
 
-    from aml.episodes import SCORE, TOP_FEATURES, EpisodePolicy, drift_intervals, episodes_from_scores
+    from aml.episodes import (
+        SCORE,
+        TOP_FEATURES,
+        EpisodePolicy,
+        drift_intervals,
+        episodes_from_scores,
+        fleet_drift_rows,
+    )
     from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
 
     if not record.scores:
@@ -66,9 +74,10 @@ def alert_episodes(record: RunRecord) -> list[Episode]:
             TOP_FEATURES: [r.top_features for r in record.scores],
         }
     )
-    thresholds = [r.threshold for r in record.scores]
+    thresholds = np.asarray([r.threshold for r in record.scores])
+    frame[SCORE] = np.where(fleet_drift_rows(frame, thresholds), -np.inf, frame[SCORE].to_numpy())
     drift = drift_intervals([d.sim_time for d in record.drift], [d.detected for d in record.drift])
-    return episodes_from_scores(frame, np.asarray(thresholds), EpisodePolicy(), drift=drift)
+    return episodes_from_scores(frame, thresholds, EpisodePolicy(), drift=drift)
 
 
 def fails_within(record: RunRecord, episode: Episode, horizon_h: float) -> bool:
@@ -133,6 +142,7 @@ def write_report(
 ) -> Path:
     """Write ``demo-report.html`` into ``out_dir`` and return its path."""
     from aml.episodes import EpisodePolicy
+    from predmaint.demo.gate_report import gate_section
 
     policy = EpisodePolicy()
     episodes = alert_episodes(record)
@@ -200,6 +210,7 @@ row; one notification per episode, at most {policy.budget} per machine per {poli
 (beyond it: suppressed and counted). Contributions are in score units: a row's contributions over all
 features sum to its anomaly score minus 0.5.</p>
 {episodes_table(record, episodes, quality.horizon_h)}
+{gate_section(record.retrains)}
 <h2>Timeline</h2>
 <table class="tl"><tr><th>wall s</th><th>simulated time</th><th>event</th><th>machine</th><th>detail</th></tr>
 {timeline_rows}</table>

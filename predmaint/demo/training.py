@@ -18,6 +18,7 @@ from typing import Any, Final
 import aml
 from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
+from predmaint.demo.gate_report import shadow_line
 from predmaint.demo.history import History, write_known_labels
 
 PIPELINE_PATH: Final = Path(aml.__file__).parent / "pipelines" / "train.yml"
@@ -108,13 +109,15 @@ def run_training(
         raise PipelineFailed(f"training pipeline run {result.run_id}: {exc}") from exc
     prepared = _read(result.output("prepare", "train_data") / SUMMARY_FILE)
     cand = decision.candidate
-    gate = "; ".join(r for r in decision.reasons if r.startswith(("pass", "FAIL")))
+    gate = "; ".join(r for r in decision.reasons if r.startswith(("pass", "FAIL", "skipped")))
+    shadow = decision.shadow.model_dump(mode="json") if decision.shadow is not None else None
     summary = (
         f"v{registration.version}: {prepared.get('train_windows', '?')} training windows, "
         f"{prepared.get('eval_windows', '?')} held back; "
         f"recall@24h {cand.recall_24h:.2f}, "
         f"false alarms/machine-month {cand.false_alarms_per_machine_month:.2f}; "
-        f"{'promoted' if registration.promoted else 'gate kept the champion'} ({gate}); {wall_s:.0f} s"
+        f"{'promoted' if registration.promoted else 'gate kept the champion'} ({gate}); "
+        f"{shadow_line(shadow)}; {wall_s:.0f} s"
     )
     return TrainingRun(
         version=registration.version,
@@ -133,6 +136,7 @@ def run_training(
                 k: prepared.get(k) for k in ("train_windows", "eval_windows", "dropped", "drift_suspected")
             },
             "gate": decision.reasons,
+            "shadow": shadow,
             "registration": registration.model_dump(mode="json"),
         },
     )
@@ -161,7 +165,6 @@ def retrain(
     *,
     now: datetime,
     tags: dict[str, str],
-    max_false_alarms: float,
     holdout_fraction: float,
 ) -> TrainingRun:
     """Labels known by ``now`` (failures that have happened), then the pipeline on ``[start, end]``.
@@ -173,7 +176,6 @@ def retrain(
     overrides = {
         "trigger": "drift",
         "alert_id": tags.get("alert_id", "none") or "none",
-        "max_false_alarms": f"{max_false_alarms:g}",
         "holdout_fraction": f"{holdout_fraction:.4f}",
     }
     return run_training(layout, start, end, started_sim=now, overrides=overrides, tags=tags, in_process=True)

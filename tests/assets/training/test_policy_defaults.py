@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aml.evaluation import AlertPolicy, GatePolicy, policy_inputs
+from aml.evaluation import AlertPolicy
+from aml.gate import GatePolicy, policy_inputs
 
 AML_DIR = Path(__file__).resolve().parents[3] / "aml"
 YAMLS = sorted((AML_DIR / "components").glob("*.yml")) + sorted((AML_DIR / "pipelines").glob("*.yml"))

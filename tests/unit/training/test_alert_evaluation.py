@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from aml.evaluation import SCORE, AlertPolicy, GatePolicy, alert_metrics, alerts_from_scores, decide
+from aml.evaluation import SCORE, AlertPolicy, alert_metrics, alerts_from_scores
+from aml.gate import GatePolicy, decide
 
 T0 = pd.Timestamp("2026-01-01T00:00Z")
 
