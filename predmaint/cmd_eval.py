@@ -132,7 +132,9 @@ def register(app: typer.Typer) -> None:
                     lines.append(f"| {method} | {scoring} | {scores} | {counts} |")
         if result.normal_hours:
             per_hour = ", ".join(
-                f"{m} {n} ({n / result.normal_hours:.1f}/h)" for m, n in result.false_onsets.items()
+                f"{m} {n} ({n / result.normal_hours:.1f}/h; single checks "
+                f"{result.normal_checks[m][0]}/{result.normal_checks[m][1]} drifted)"
+                for m, n in result.false_onsets.items()
             )
             lines += [
                 "",

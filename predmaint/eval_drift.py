@@ -102,6 +102,8 @@ class Evaluation:
     """The same detections with SKAB's leaderboard scoring (``drift.nab``, ``scale="skab"``)."""
     false_onsets: dict[str, int] = field(default_factory=dict)
     """method -> onsets of the changepoint stream on ``anomaly-free/`` (every one is false)."""
+    normal_checks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """method -> (drifted, all) single checks of that stream: the per-check false-alarm rate."""
     normal_hours: float = 0.0
     """Hours of ``anomaly-free/`` streamed."""
     margins: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
@@ -193,14 +195,24 @@ def skab_windows(
             )
 
 
+@dataclass
+class Stream:
+    """One file streamed: the sustained verdict's onsets (times) and the single checks behind them."""
+
+    onsets: list[float] = field(default_factory=list)
+    checks: int = 0
+    drifted_checks: int = 0
+
+
 def skab_onsets(
     frame: pd.DataFrame, times: np.ndarray, method: str, *, k: int = DEFAULT_K, n: int = DEFAULT_N
-) -> list[float]:
-    """Times of the sustained verdict's onsets while streaming one file, against a causal rolling
-    reference (see the module doc)."""
+) -> Stream:
+    """The sustained verdict's onsets while streaming one file, against a causal rolling reference
+    (see the module doc)."""
     columns = list(frame.columns)
     sustained = KOfN(k, n)
-    onsets: list[float] = []
+    out = Stream()
+    onsets = out.onsets
     calibration: Calibration | None = None
     calibrated_at = 0
     since = 0
@@ -218,6 +230,8 @@ def skab_onsets(
             calibrated_at = ref_end
         window = frame.iloc[ref_end:end]
         drifted = _verdict(method, reference, window, columns, calibration)
+        out.checks += 1
+        out.drifted_checks += drifted
         was = sustained.detected
         if last_step is None or end - last_step >= SKAB_WINDOW_ROWS // n:
             sustained.step(drifted)
@@ -232,7 +246,7 @@ def skab_onsets(
             calibration, last_step = None, None
             continue
         end += SKAB_STRIDE_ROWS
-    return onsets
+    return out
 
 
 def skab_changepoints(files: Sequence[Path], out: Evaluation) -> None:
@@ -245,11 +259,13 @@ def skab_changepoints(files: Sequence[Path], out: Evaluation) -> None:
         if not cps:
             out.normal_hours += float(times[-1] - times[SKAB_REFERENCE_ROWS]) / 3600.0
         for method in METHODS:
-            onsets = skab_onsets(frame, times, method)
+            stream = skab_onsets(frame, times, method)
             if cps:
-                pairs[method].append((cps, onsets))
+                pairs[method].append((cps, stream.onsets))
             else:
-                out.false_onsets[method] = out.false_onsets.get(method, 0) + len(onsets)
+                out.false_onsets[method] = out.false_onsets.get(method, 0) + len(stream.onsets)
+                drifted, checks = out.normal_checks.get(method, (0, 0))
+                out.normal_checks[method] = (drifted + stream.drifted_checks, checks + stream.checks)
     out.nab = {m: nab_scores(p, SKAB_NAB_WINDOW_S) for m, p in pairs.items()}
     out.nab_skab = {m: nab_scores(p, SKAB_NAB_WINDOW_S, "skab") for m, p in pairs.items()}
 
@@ -261,7 +277,7 @@ def _sim_windows(
     drift: object, days: float
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
     from core.contract import EVENT_TIMESTAMP
-    from features.aggregate import aggregate_windows
+    from features.relative import windows_of
     from simulator.fleet import FleetConfig, FleetSimulator
 
     config = FleetConfig(
@@ -273,8 +289,9 @@ def _sim_windows(
     )
     sim = FleetSimulator(config)
     result = sim.history()
-    windows = aggregate_windows(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
     types = dict(zip(sim.machines["machine_id"], sim.machines["machine_type"], strict=True))
+    # the model's inputs include the relative features (machine vs its own week and its peers)
+    windows = windows_of(result.readings, types).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
     return windows, result.failures, result.maintenance, types
 
 
