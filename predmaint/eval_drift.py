@@ -13,7 +13,8 @@ Two sources, same settings for every file (chosen from principles, never per fil
   shifts when every row is (the issue's protocol: one reference, ever staler).
 - **changepoints** stream each file: a check every ``SKAB_STRIDE_ROWS`` rows of the window that ends
   there against a *causal rolling reference*, the ``SKAB_REFERENCE_ROWS`` rows right before the window
-  (recalibrated whenever it has moved by a window): drift is a change from the recent past, not a
+  (recalibrated whenever it has moved by a window), refreshed only while checks find no drift (a
+  drifted check freezes it, so a change does not leak into it): drift is a change from the recent past, not a
   difference from a stale reference, which is what the changepoint protocol asks. A predicted
   changepoint is an onset of the sustained verdict; after an onset the reference restarts on the rows
   that follow (as a retrain would adopt the new normal) and checks resume once it holds
@@ -218,9 +219,11 @@ def skab_onsets(
     since = 0
     """First row the reference may use: the file's start, then the row after the latest onset."""
     last_step: int | None = None
+    frozen: int | None = None
+    """End of the reference while checks find drift: suspicious rows do not enter it."""
     end = SKAB_REFERENCE_ROWS + SKAB_WINDOW_ROWS
     while end <= len(frame):
-        ref_end = end - SKAB_WINDOW_ROWS
+        ref_end = frozen if frozen is not None else end - SKAB_WINDOW_ROWS
         ref_start = max(since, ref_end - SKAB_REFERENCE_ROWS)
         reference = frame.iloc[ref_start:ref_end]
         if method == "calibrated" and (
@@ -232,6 +235,7 @@ def skab_onsets(
         drifted = _verdict(method, reference, window, columns, calibration)
         out.checks += 1
         out.drifted_checks += drifted
+        frozen = ref_end if drifted else None
         was = sustained.detected
         if last_step is None or end - last_step >= SKAB_WINDOW_ROWS // n:
             sustained.step(drifted)
@@ -243,7 +247,7 @@ def skab_onsets(
             since = end
             end = since + SKAB_MIN_REFERENCE_ROWS + SKAB_WINDOW_ROWS
             sustained.reset()
-            calibration, last_step = None, None
+            calibration, last_step, frozen = None, None, None
             continue
         end += SKAB_STRIDE_ROWS
     return out
