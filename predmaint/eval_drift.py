@@ -10,11 +10,20 @@ Two sources, same settings for every file (chosen from principles, never per fil
   (``drift.fleet``), the check against the bundle's reference.
 - **SKAB** (``valve1/`` and ``anomaly-free/``): each file's first ``SKAB_REFERENCE_ROWS`` rows are the
   reference; windows of ``SKAB_WINDOW_ROWS`` rows after it are controls when no row is anomalous and
-  shifts when every row is. The changepoint protocol streams each file: a check every
-  ``SKAB_STRIDE_ROWS`` rows; a predicted changepoint is an onset of the sustained verdict; after an
-  onset the detector re-references on the rows that follow (as a retrain would adopt the new normal),
-  so a later change, including the return to normal, is a new onset. NAB scoring with a 60 s window
-  to the right of each true changepoint (``drift.nab``).
+  shifts when every row is (the issue's protocol: one reference, ever staler).
+- **changepoints** stream each file: a check every ``SKAB_STRIDE_ROWS`` rows of the window that ends
+  there against a *causal rolling reference*, the ``SKAB_REFERENCE_ROWS`` rows right before the window
+  (recalibrated whenever it has moved by a window), refreshed only while checks find no drift (a
+  drifted check freezes it, so a change does not leak into it): drift is a change from the recent past, not a
+  difference from a stale reference, which is what the changepoint protocol asks. A predicted
+  changepoint is an onset of the sustained verdict; after an onset the reference restarts on the rows
+  that follow (as a retrain would adopt the new normal) and checks resume once it holds
+  ``SKAB_MIN_REFERENCE_ROWS``, so a later change, including the return to normal, is a new onset. NAB
+  scoring with a 60 s window to the right of each true changepoint (``drift.nab``). The same stream
+  over ``anomaly-free/`` counts false onsets per hour of normal operation.
+- **separability**: each SKAB window's largest ``score / threshold`` over the columns (calibrated),
+  so the run shows the false-alarm and detection rates that any common scaling of the calibrated
+  thresholds would reach (:func:`scaled_rates`): what a wider or narrower null could buy at best.
 
 Scores are computed with the scipy engine: the same statistic as Evidently's to every digit (see
 ``drift.detector``), about 50 times faster, which matters for thousands of checks.
@@ -31,7 +40,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from drift.calibration import block_rows_for, calibrate
+from drift.calibration import Calibration, block_rows_for, calibrate
 from drift.detector import DriftConfig, check_drift
 from drift.nab import RawScore, nab_scores
 from drift.sequential import DEFAULT_K, DEFAULT_N, KOfN
@@ -42,6 +51,10 @@ SKAB_WINDOW_ROWS: Final = 60
 """One minute of SKAB's 1 Hz readings: NAB's window for a changepoint is 60 s, so a window has to be
 about that long for an onset to be visible before the scoring window closes."""
 SKAB_STRIDE_ROWS: Final = 5
+SKAB_MIN_REFERENCE_ROWS: Final = SKAB_REFERENCE_ROWS // 2
+"""Rows after an onset before the changepoint stream checks again (the new normal's reference)."""
+SKAB_RECALIBRATE_ROWS: Final = SKAB_WINDOW_ROWS
+"""The rolling reference is recalibrated each time it has moved by a window's rows."""
 SKAB_NAB_WINDOW_S: Final = 60.0
 SIM_MACHINES: Final = 50
 SIM_REFERENCE_DAYS: Final = 14
@@ -52,6 +65,8 @@ SIM_SEED: Final = 1
 FIXED = DriftConfig(threshold=SIDECAR_THRESHOLD, drift_share=SIDECAR_DRIFT_SHARE, engine="scipy")
 CALIBRATED = DriftConfig(engine="scipy")
 METHODS: Final = ("fixed", "calibrated")
+SCALES: Final = (1.0, 1.5, 2.0, 3.0, 5.0)
+"""Common factors on the calibrated thresholds for the separability table."""
 
 
 @dataclass
@@ -86,10 +101,31 @@ class Evaluation:
     """method -> profile -> score (published NAB scoring)."""
     nab_skab: dict[str, dict[str, RawScore]] = field(default_factory=dict)
     """The same detections with SKAB's leaderboard scoring (``drift.nab``, ``scale="skab"``)."""
+    false_onsets: dict[str, int] = field(default_factory=dict)
+    """method -> onsets of the changepoint stream on ``anomaly-free/`` (every one is false)."""
+    normal_checks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """method -> (drifted, all) single checks of that stream: the per-check false-alarm rate."""
+    normal_hours: float = 0.0
+    """Hours of ``anomaly-free/`` streamed."""
+    margins: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
+    """source -> (is shift, largest calibrated score / threshold) per SKAB window."""
+
+
+def scaled_rates(margins: Sequence[tuple[bool, float]], scale: float) -> tuple[float, float]:
+    """False-alarm and detection rates if every calibrated threshold were ``scale`` times larger."""
+    controls = [m for shift, m in margins if not shift]
+    shifts = [m for shift, m in margins if shift]
+    fa = sum(m >= scale for m in controls) / len(controls) if controls else float("nan")
+    det = sum(m >= scale for m in shifts) / len(shifts) if shifts else float("nan")
+    return fa, det
 
 
 def _verdict(
-    method: str, reference: pd.DataFrame, window: pd.DataFrame, columns: list[str], calibration: object
+    method: str,
+    reference: pd.DataFrame,
+    window: pd.DataFrame,
+    columns: list[str],
+    calibration: Calibration | None,
 ) -> bool:
     config = FIXED if method == "fixed" else CALIBRATED
     result = check_drift(
@@ -97,7 +133,7 @@ def _verdict(
         window,
         columns=columns,
         config=config,
-        calibration=calibration if method == "calibrated" else None,  # type: ignore[arg-type]
+        calibration=calibration if method == "calibrated" else None,
     ).result
     return result.status == "ok" and result.drift_detected
 
@@ -114,16 +150,34 @@ def read_skab(path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     return frame.reset_index(drop=True).astype("float64"), anomaly > 0, changepoint > 0, times
 
 
-def skab_files(data: Path) -> list[Path]:
-    found = [*sorted((data / "valve1").glob("*.csv")), *sorted((data / "anomaly-free").glob("*.csv"))]
-    return found
+SKAB_FOLDERS: Final = ("valve1", "anomaly-free")
+"""The recordings here; SKAB also has ``valve2/`` and ``other/`` (held-out checks, ``--folder``)."""
 
 
-def skab_windows(files: Sequence[Path], by_folder: dict[str, dict[str, Rates]]) -> None:
+def skab_files(data: Path, folders: Sequence[str] = SKAB_FOLDERS) -> list[Path]:
+    return [path for folder in folders for path in sorted((data / folder).glob("*.csv"))]
+
+
+def _margin(
+    reference: pd.DataFrame, window: pd.DataFrame, columns: list[str], calibration: Calibration
+) -> float:
+    """The largest ``score / threshold`` of a calibrated check (0 without a verdict)."""
+    result = check_drift(
+        reference, window, columns=columns, config=CALIBRATED, calibration=calibration
+    ).result
+    return max((c.score / c.threshold for c in result.columns.values()), default=0.0)
+
+
+def skab_windows(
+    files: Sequence[Path],
+    by_folder: dict[str, dict[str, Rates]],
+    margins: dict[str, list[tuple[bool, float]]],
+) -> None:
     """Per-window false-alarm and detection rates on SKAB (disjoint windows after the reference),
-    by folder (``skab/valve1``, ``skab/anomaly-free``)."""
+    by folder (``skab/valve1``, ``skab/anomaly-free``), and each window's calibrated margin."""
     for path in files:
-        rates = by_folder.setdefault(f"skab/{path.parent.name}", {m: Rates() for m in METHODS})
+        source = f"skab/{path.parent.name}"
+        rates = by_folder.setdefault(source, {m: Rates() for m in METHODS})
         frame, anomaly, _, _ = read_skab(path)
         columns = list(frame.columns)
         reference = frame.iloc[:SKAB_REFERENCE_ROWS]
@@ -137,56 +191,87 @@ def skab_windows(files: Sequence[Path], by_folder: dict[str, dict[str, Rates]]) 
                 rates[method].add(
                     bool(labels.all()), _verdict(method, reference, window, columns, calibration)
                 )
+            margins.setdefault(source, []).append(
+                (bool(labels.all()), _margin(reference, window, columns, calibration))
+            )
+
+
+@dataclass
+class Stream:
+    """One file streamed: the sustained verdict's onsets (times) and the single checks behind them."""
+
+    onsets: list[float] = field(default_factory=list)
+    checks: int = 0
+    drifted_checks: int = 0
 
 
 def skab_onsets(
     frame: pd.DataFrame, times: np.ndarray, method: str, *, k: int = DEFAULT_K, n: int = DEFAULT_N
-) -> list[float]:
-    """Times of the sustained verdict's onsets while streaming one file (see the module doc)."""
+) -> Stream:
+    """The sustained verdict's onsets while streaming one file, against a causal rolling reference
+    (see the module doc)."""
     columns = list(frame.columns)
-    ref_start, ref_end = 0, SKAB_REFERENCE_ROWS
     sustained = KOfN(k, n)
-    onsets: list[float] = []
-    calibration = None
+    out = Stream()
+    onsets = out.onsets
+    calibration: Calibration | None = None
+    calibrated_at = 0
+    since = 0
+    """First row the reference may use: the file's start, then the row after the latest onset."""
     last_step: int | None = None
-    end = ref_end + SKAB_WINDOW_ROWS
+    frozen: int | None = None
+    """End of the reference while checks find drift: suspicious rows do not enter it."""
+    end = SKAB_REFERENCE_ROWS + SKAB_WINDOW_ROWS
     while end <= len(frame):
+        ref_end = frozen if frozen is not None else end - SKAB_WINDOW_ROWS
+        ref_start = max(since, ref_end - SKAB_REFERENCE_ROWS)
         reference = frame.iloc[ref_start:ref_end]
-        if calibration is None and method == "calibrated":
+        if method == "calibrated" and (
+            calibration is None or ref_end - calibrated_at >= SKAB_RECALIBRATE_ROWS
+        ):
             calibration = calibrate(reference, columns, SKAB_WINDOW_ROWS, reference_hash=f"{ref_start}")
-        window = frame.iloc[end - SKAB_WINDOW_ROWS : end]
+            calibrated_at = ref_end
+        window = frame.iloc[ref_end:end]
         drifted = _verdict(method, reference, window, columns, calibration)
+        out.checks += 1
+        out.drifted_checks += drifted
+        frozen = ref_end if drifted else None
         was = sustained.detected
         if last_step is None or end - last_step >= SKAB_WINDOW_ROWS // n:
             sustained.step(drifted)
             last_step = end
         if sustained.detected and not was:
             onsets.append(float(times[end - 1]))
-            # adopt what follows as the new normal: the next reference is the rows after the onset
-            ref_start, ref_end = end, end + SKAB_REFERENCE_ROWS // 2
-            end = ref_end + SKAB_WINDOW_ROWS
+            # what follows the onset is the new normal (as a retrain would adopt it): the reference
+            # restarts after the onset and checks resume once it holds SKAB_MIN_REFERENCE_ROWS rows
+            since = end
+            end = since + SKAB_MIN_REFERENCE_ROWS + SKAB_WINDOW_ROWS
             sustained.reset()
-            calibration, last_step = None, None
+            calibration, last_step, frozen = None, None, None
             continue
         end += SKAB_STRIDE_ROWS
-    return onsets
+    return out
 
 
-def skab_changepoints(
-    files: Sequence[Path],
-) -> tuple[dict[str, dict[str, RawScore]], dict[str, dict[str, RawScore]]]:
+def skab_changepoints(files: Sequence[Path], out: Evaluation) -> None:
+    """NAB scores of the stream's onsets on the files with changepoints; false onsets per hour on
+    the files without (``anomaly-free/``)."""
     pairs: dict[str, list[tuple[list[float], list[float]]]] = {m: [] for m in METHODS}
     for path in files:
         frame, _, changepoint, times = read_skab(path)
-        if not changepoint.any():
-            continue
         cps = [float(t) for t in times[changepoint]]
+        if not cps:
+            out.normal_hours += float(times[-1] - times[SKAB_REFERENCE_ROWS]) / 3600.0
         for method in METHODS:
-            pairs[method].append((cps, skab_onsets(frame, times, method)))
-    return (
-        {m: nab_scores(p, SKAB_NAB_WINDOW_S) for m, p in pairs.items()},
-        {m: nab_scores(p, SKAB_NAB_WINDOW_S, "skab") for m, p in pairs.items()},
-    )
+            stream = skab_onsets(frame, times, method)
+            if cps:
+                pairs[method].append((cps, stream.onsets))
+            else:
+                out.false_onsets[method] = out.false_onsets.get(method, 0) + len(stream.onsets)
+                drifted, checks = out.normal_checks.get(method, (0, 0))
+                out.normal_checks[method] = (drifted + stream.drifted_checks, checks + stream.checks)
+    out.nab = {m: nab_scores(p, SKAB_NAB_WINDOW_S) for m, p in pairs.items()}
+    out.nab_skab = {m: nab_scores(p, SKAB_NAB_WINDOW_S, "skab") for m, p in pairs.items()}
 
 
 # --- simulator ---------------------------------------------------------------------------------------
@@ -196,7 +281,7 @@ def _sim_windows(
     drift: object, days: float
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
     from core.contract import EVENT_TIMESTAMP
-    from features.aggregate import aggregate_windows
+    from features.relative import windows_of
     from simulator.fleet import FleetConfig, FleetSimulator
 
     config = FleetConfig(
@@ -208,8 +293,9 @@ def _sim_windows(
     )
     sim = FleetSimulator(config)
     result = sim.history()
-    windows = aggregate_windows(result.readings).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
     types = dict(zip(sim.machines["machine_id"], sim.machines["machine_type"], strict=True))
+    # the model's inputs include the relative features (machine vs its own week and its peers)
+    windows = windows_of(result.readings, types).sort_values(EVENT_TIMESTAMP).reset_index(drop=True)
     return windows, result.failures, result.maintenance, types
 
 
@@ -285,16 +371,21 @@ def simulator_windows(work: Path, rates: dict[str, Rates], progress: Callable[[s
 
 
 def evaluate(
-    data: Path | None, work: Path, progress: Callable[[str], None], *, simulator: bool = True
+    data: Path | None,
+    work: Path,
+    progress: Callable[[str], None],
+    *,
+    simulator: bool = True,
+    folders: Sequence[str] = SKAB_FOLDERS,
 ) -> Evaluation:
     out = Evaluation()
     if simulator:
         out.windows["simulator"] = {m: Rates() for m in METHODS}
         simulator_windows(work, out.windows["simulator"], progress)
     if data is not None:
-        files = skab_files(data)
+        files = skab_files(data, folders)
         progress(f"SKAB windows ({len(files)} files)")
-        skab_windows(files, out.windows)
-        progress("SKAB changepoints")
-        out.nab, out.nab_skab = skab_changepoints([f for f in files if f.parent.name == "valve1"])
+        skab_windows(files, out.windows, out.margins)
+        progress("SKAB changepoint streams")
+        skab_changepoints(files, out)
     return out
