@@ -22,4 +22,4 @@ def score_frame(bundle: Bundle, frame: pd.DataFrame, *, threads: int = 1) -> np.
     x = frame[bundle.meta.features].to_numpy(dtype=np.float32)
     if len(x) == 0:
         return np.zeros(0, dtype=np.float64)
-    return session.run(None, {INPUT_NAME: x})[0].astype(np.float64)
+    return np.asarray(session.run(None, {INPUT_NAME: x})[0], dtype=np.float64)

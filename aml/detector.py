@@ -153,7 +153,7 @@ class Detector:
         if self.model is None:
             raise DetectorError("detector is not fitted")
         x = self.features(frame)
-        return -self.model.score_samples(x.to_numpy(dtype=np.float32))
+        return np.asarray(-self.model.score_samples(x.to_numpy(dtype=np.float32)), dtype=np.float64)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Boolean anomaly flags: ``score >= threshold``."""

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -156,8 +156,9 @@ def to_onnx(
             leaf_weight.append(credits[leaf_idx, feature_idx])
             leaf_target.append(feature_idx.astype(np.int64) + 1)
 
-    def cat(parts: list[np.ndarray]) -> list:
-        return np.concatenate(parts).tolist()
+    def cat(parts: list[np.ndarray]) -> list[Any]:
+        out: list[Any] = np.concatenate(parts).tolist()
+        return out
 
     n_targets = 1 + (n_features if attribution else 0)
     ensemble = helper.make_node(
@@ -228,7 +229,7 @@ def _path_credits(
     return credits
 
 
-def _attribution_nodes(n_features: int, initializers: list) -> list:
+def _attribution_nodes(n_features: int, initializers: list[Any]) -> list[Any]:
     """Split the ensemble's ``[N, 1 + F]`` output into ``log_score`` and the contributions (log2
     units, module docstring); appends the constants it needs to ``initializers``."""
     from onnx import TensorProto, helper

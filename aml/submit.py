@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,14 +103,14 @@ def build_pipeline_job(
     job.tags = {**(job.tags or {}), **{str(k): str(v) for k, v in (tags or {}).items()}}
     if experiment_name:
         job.experiment_name = experiment_name
-    return job
+    return cast("PipelineJob", job)
 
 
 CODE_PACKAGES = ("aml", "core", "features")
 
 
 def _repo_root(spec: Any) -> Path:
-    roots = {n.component.code_dir for n in spec.nodes}
+    roots: set[Path] = {Path(n.component.code_dir) for n in spec.nodes}
     if len(roots) != 1:
         raise SubmitError(f"components use different code folders: {sorted(map(str, roots))}")
     return roots.pop()
@@ -129,9 +129,9 @@ def stage_code_snapshot(root: Path) -> Path:
 
 
 def _typed(value: str) -> Any:
-    for cast in (int, float):
+    for convert in (int, float):
         try:
-            return cast(value)
+            return convert(value)
         except ValueError:
             continue
     return value

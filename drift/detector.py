@@ -205,7 +205,7 @@ def _finite(frame: pd.DataFrame, column: str) -> np.ndarray:
     import pandas as pd
 
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    return values[np.isfinite(values)]
+    return np.asarray(values[np.isfinite(values)])
 
 
 def check_drift(

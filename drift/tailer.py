@@ -25,7 +25,6 @@ into the persisted totals, which are saved together with the position.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -382,4 +381,4 @@ class LogTailer:
         self.window.extendleft_older(collected[-self.window.max_rows :])
 
     def stats(self) -> dict[str, Any]:
-        return json.loads(self.state.model_dump_json()) | {"window_rows": len(self.window)}
+        return self.state.model_dump(mode="json") | {"window_rows": len(self.window)}

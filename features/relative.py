@@ -316,7 +316,7 @@ class RelativeState:
             frame.loc[targets, column] = day[column].to_numpy()
         frame.loc[targets, CREATED_TIMESTAMP] = changed[CREATED_TIMESTAMP].max()
         self._frame = frame
-        return frame.loc[targets].reset_index(drop=True)
+        return pd.DataFrame(frame.loc[targets].reset_index(drop=True))
 
 
 __all__ = [

@@ -35,11 +35,11 @@ def register(app: typer.Typer) -> None:
         """Validate the pipeline and run its steps here, in dependency order.
 
         Outputs go under the data dir's runs/<run id>/<step>/."""
+        from aml.run_store import StepResult
         from aml.runner import (
             PipelineError,
             PipelineSpecError,
             StepFailed,
-            StepResult,
             parse_overrides,
             run_pipeline,
         )

@@ -139,7 +139,7 @@ class FleetProfiles:
             out = out + self.slow_amplitude[:, j : j + 1] * np.sin(
                 2 * np.pi * t_abs_s[None, :] / period + self.slow_phase[:, j : j + 1]
             )
-        return np.clip(out, 0.15, 1.0)
+        return np.asarray(np.clip(out, 0.15, 1.0), dtype=np.float64)
 
     def _load_and_lagged(self, t_abs_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Load now and THERMAL_LAG_S earlier; on a regular grid whose step divides the lag, one

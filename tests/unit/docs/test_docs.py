@@ -12,6 +12,8 @@ import pytest
 from predmaint import reference
 
 DOCS = reference.doc_paths()
+
+
 def _ids(paths: list[Path]) -> list[str]:
     return [str(p.relative_to(reference.REPO)) for p in paths]
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,9 @@ class SwitchableSource:
 
     bundles: dict[str, Path]
     champion: str | None
+
+    watchable = True
+    """A registry: the sidecar polls it."""
 
     @property
     def description(self) -> str:
@@ -96,14 +100,16 @@ def client(
 ) -> Iterator[TestClient]:
     # Evidently itself runs in test_window_check... (report, metrics); the rest use the scipy engine,
     # which gives the same scores (tests/unit/drift/test_drift_detector.py) in a fraction of the time.
-    engine = "evidently" if request.node.name.startswith("test_window_check") else "scipy"
+    engine: Literal["evidently", "scipy"] = (
+        "evidently" if request.node.name.startswith("test_window_check") else "scipy"
+    )
     settings = DriftSettings(
         background=False, window_rows=500, min_rows=50, max_request_rows=1000, engine=engine
     )
     registry = CollectorRegistry()
     app = create_app(settings, layout=layout, registry=registry, source=source)
     with TestClient(app) as test_client:
-        test_client.app_state = app.state  # type: ignore[attr-defined]
+        test_client.app_state = app.state  # type: ignore[assignment]  # kept for the tests' metric reads
         yield test_client
 
 

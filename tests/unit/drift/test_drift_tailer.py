@@ -110,7 +110,7 @@ def test_segments_deleted_by_retention_are_skipped_and_the_rows_lost_counted_exa
 
 
 def test_a_log_started_afresh_is_not_a_loss(tmp_path: Path) -> None:
-    log, seen = tmp_path / "log", []
+    log, seen = tmp_path / "log", list[float]()
     _append(log, 1, b"".join(_line(i) for i in range(10, 13)) + b"".join(_line(i) for i in range(3)))
     tailer = _tailer(tmp_path, seen)
     tailer.poll()

@@ -4,10 +4,10 @@ receive is checked by decoding it with the workers' own decoder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from azure.eventhub import EventData
@@ -78,7 +78,9 @@ def test_ingest_publishes_each_machine_under_its_key_and_answers_after_acceptanc
         "backend": "eventhubs",
     }
     assert [key for key, _ in producer.sent] == ["m-1", "m-2"]
-    decoded = decode_bodies(b"".join(e.body) for _, events in producer.sent for e in events)
+    decoded = decode_bodies(
+        b"".join(cast(Iterable[bytes], e.body)) for _, events in producer.sent for e in events
+    )
     assert decoded.rejected_total == 0 and len(decoded.frame) == 50
     assert decoded.frame.groupby("machine_id").size().to_dict() == {"m-1": 30, "m-2": 20}
 

@@ -20,7 +20,7 @@ from scoring.explanations import TOP_FEATURES, to_score_units, top_features
 from scoring.main import create_app
 from scoring.schemas import FeatureRow
 from scoring.settings import ScoringSettings
-from tests.scoring_fixtures import training_frame
+from tests.synthetic_windows import training_frame
 from tests.unit.scoring.test_score_script import server  # noqa: F401 - the score.py fixture
 
 

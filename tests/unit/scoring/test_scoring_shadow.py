@@ -23,7 +23,7 @@ from scoring.inference_log import InferenceLogWriter, LogChunk
 from scoring.main import create_app
 from scoring.settings import ScoringSettings
 from scoring.shadow import ShadowScorer
-from tests.scoring_fixtures import training_frame
+from tests.synthetic_windows import training_frame
 
 
 @pytest.fixture(scope="module")
