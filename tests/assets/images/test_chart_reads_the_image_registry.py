@@ -18,8 +18,8 @@ from tools.validators.runners import render_chart
 
 
 def _facade_env(docs: list[dict[str, Any]]) -> dict[str, str]:
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    (facade,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "facade"]
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    (facade,) = [c for pod in pods for c in pod["containers"] if c["name"] == "facade"]
     maps = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
     env: dict[str, str] = {}
     for source in facade.get("envFrom", []):
