@@ -101,6 +101,9 @@ LIBRARY_READS: Final = {
     "HOME": Library("libraries that keep caches in the home directory; /tmp on a read-only root"),
     "AzureWebJobsFeatureFlags": Library("the Functions host: EnableWorkerIndexing for the Python v2 model"),
     "SCM_DO_BUILD_DURING_DEPLOYMENT": Library("Kudu: remote build of requirements.txt at zip deploy"),
+    "FUNCTIONS_WORKER_PROCESS_COUNT": Library(
+        "the Functions host: one Python worker process, as the trigger's one-instance design assumes"
+    ),
     "RETRAIN_TIMER_SCHEDULE": Library(
         "the Functions host, through the timer trigger's binding expression",
         ("functions/function_app.py", 'schedule="%RETRAIN_TIMER_SCHEDULE%"'),

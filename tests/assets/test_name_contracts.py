@@ -146,6 +146,7 @@ SECRET_STAND_INS = {
     "SCORING_ENDPOINT_KEY": "stand-in-endpoint-key-0123456789",
     "SCORING_API_KEY": "stand-in-api-key-0123456789",
     "INGEST_REDIS_URL": "rediss://:stand-in-key@redis-predmaint.redis.cache.windows.net:6380/0",
+    "DRIFT_API_KEY": "stand-in-drift-key-0123456789",
 }
 
 
