@@ -8,11 +8,14 @@ from features.errors import FeaturesError
 class IngestError(FeaturesError):
     """Base of the ingest workers' errors."""
 
+    code = "ingest_error"
+
 
 class OfflineWriteConflict(IngestError):
     """A day file kept changing under this writer; the batch stays unchecked and will be replayed."""
 
-    status_code = 503
+    status = 503
+    code = "offline_write_conflict"
 
     def __init__(self, blob: str, attempts: int) -> None:
         super().__init__(f"{blob}: still conflicting after {attempts} attempts")
@@ -23,5 +26,6 @@ class OfflineWriteConflict(IngestError):
 class EventHubsUnavailable(IngestError):
     """Event Hubs did not accept a batch (nothing of it was acknowledged to the client): retry."""
 
-    status_code = 503
+    status = 503
+    code = "event_hubs_unavailable"
     hint = "the readings were not accepted; send them again"

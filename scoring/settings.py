@@ -53,8 +53,9 @@ class ScoringSettings(ServiceSettings, BaseSettings):
     check succeeds, or this long at most before one trial call goes through."""
     store_check_interval_s: float = Field(default=1.0, gt=0, le=60)
     """Seconds between background checks of the online store (what readiness reports)."""
-    ingest_max_clock_skew_s: float = Field(default=MAX_CLOCK_SKEW.total_seconds(), ge=0, le=86400)
-    """``/ingest`` rejects (422) a batch with a reading dated more than this after the server's clock."""
+    ingest_max_clock_skew_s: float = Field(default=MAX_CLOCK_SKEW.total_seconds(), ge=0, le=366 * 86400)
+    """``/ingest`` rejects (422) a batch with a reading dated more than this after the server's clock
+    (the demo, whose accelerated clock runs days ahead of the wall clock by design, widens it)."""
     feast_registry: Path | None = None
     """An applied Feast registry file, only read (default: the data layout's own registry). The
     facade image sets it to the registry it applied at build time, the same in every pod."""

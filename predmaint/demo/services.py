@@ -36,6 +36,8 @@ def scoring_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
             online_store="sqlite",
             inference_log_dir=layout.inference_log_dir,
             model_cache_dir=layout.root / "model-cache" / "scoring",
+            # the accelerated clock runs up to the whole live phase ahead of the wall clock
+            ingest_max_clock_skew_s=(config.live_hours + config.tail_hours + 1.0) * 3600.0,
         ),
     }
     argv = python_module_argv("predmaint", "serve", "--host", config.host, "--port", str(port))
