@@ -18,7 +18,7 @@ ALERTMANAGER_WEBHOOK_VERSION: Final = "4"
 RETRAIN_ALERT: Final = "PredMaintDriftDetected"
 """The one alert that starts a run: the rule labelled ``action: retrain`` in
 ``charts/pred-maint/files/drift-alert-rules.yaml`` (the Function's package does not carry the chart;
-tests/unit/drift/test_retrain_alertmanager.py checks the two agree)."""
+tests/unit/functions/test_retrain_function_fake_azure.py checks the two agree)."""
 
 
 class Signal(BaseModel):
