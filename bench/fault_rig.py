@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,14 +22,10 @@ from typing import IO, Self
 
 import httpx
 
+from predmaint.demo.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_BINARY = "redis-server"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(check: object, timeout_s: float, what: str, interval_s: float = 0.05) -> None:

@@ -30,6 +30,9 @@ from typing import Any, BinaryIO
 from azure.eventhub import CloseReason, EventData, PartitionContext
 from azure.eventhub._constants import PROP_OFFSET, PROP_SEQ_NUMBER
 
+from predmaint.demo.processes import free_port
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's documented, public development account (the same in every Azurite install); not a secret
@@ -38,20 +41,6 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 NAMESPACE = "fake-eventhub.servicebus.windows.net"
 EVENTHUB = "telemetry"
 CONSUMER_GROUP = "ingest"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(every_s)
 
 
 def azurite_connection_string(port: int) -> str:

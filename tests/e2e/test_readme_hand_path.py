@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 
 from core.layout import DATA_DIR_ENV
+from predmaint.demo.processes import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -45,12 +45,6 @@ def hand_path_block(text: str) -> str:
     fenced = re.search(r"```bash\n(.*?)```", text[start:end], re.S)
     assert fenced is not None, "the hand-path markers must hold one ```bash block"
     return fenced.group(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def localised(block: str, data_dir: Path, ports: dict[str, int]) -> str:
@@ -93,7 +87,7 @@ class HandPathRun:
 @pytest.fixture(scope="module")
 def hand_path_run(tmp_path_factory: pytest.TempPathFactory) -> HandPathRun:
     data_dir = tmp_path_factory.mktemp("by-hand") / "data"
-    ports = {doc: _free_port() for doc in DOC_PORTS}
+    ports = {doc: free_port() for doc in DOC_PORTS}
     script = localised(hand_path_block(README.read_text()), data_dir, ports)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREDMAINT_", "SCORING_", "DRIFT_"))}
     proc = subprocess.Popen(

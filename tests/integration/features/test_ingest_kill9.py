@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,8 @@ import pytest
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, READING_COUNT, WINDOW
 from core.layout import DATA_DIR_ENV, DataLayout
 from features.store import apply, open_store, read_offline, read_online
+from predmaint.demo.processes import free_port
+from tests.waiting import wait_until
 
 MACHINES = 6
 MINUTES = 150  # one reading a minute per machine: 900 readings, within the late grace of the newest
@@ -33,12 +34,6 @@ PER_BATCH_MINUTES = 5  # 30 readings a batch, 30 batches
 START_S = 90.0  # deadline for a start (Feast import, store open, log replay)
 
 Batch = list[dict[str, Any]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _batches(machines: list[str], start: datetime) -> list[Batch]:
@@ -82,7 +77,7 @@ class Server:
     """``predmaint serve`` as a child process on a free loopback port."""
 
     def __init__(self, layout: DataLayout, redis_url: str, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, DATA_DIR_ENV: str(layout.root)}
         with log.open("ab") as out:
@@ -99,17 +94,15 @@ class Server:
 
     def wait_ingest_ready(self, client: httpx.Client) -> None:
         """Until the online store is open (the ingest log replayed), polled with a deadline."""
-        deadline = time.monotonic() + START_S
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
             assert self.proc.poll() is None, "predmaint serve exited during start"
-            try:
-                ready = client.get(f"{self.url}/health/ready", timeout=2.0).json()
-                if ready["checks"]["online_store"].get("state") == "ok":
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"predmaint serve not ingest-ready within {START_S} s")
+            body = client.get(f"{self.url}/health/ready", timeout=2.0).json()
+            return bool(body["checks"]["online_store"].get("state") == "ok")
+
+        wait_until(
+            ready, START_S, "predmaint serve not ingest-ready", interval=0.2, ignore=(httpx.TransportError,)
+        )
 
     def post(self, client: httpx.Client, batch: Batch) -> bool:
         """True when the batch was acknowledged with a 2xx."""

@@ -31,15 +31,15 @@ from ingest.events import encode_machine
 from ingest.offline_blob import BlobOfflineStore
 from ingest.partition import SnapshotStore
 from ingest.worker import IngestWorker, OnlinePush
+from predmaint.demo.processes import free_port
 from tests.ingest_fakes import (
     CONSUMER_GROUP,
     EVENTHUB,
     NAMESPACE,
     FakeEventHubConsumerClient,
     FileEventHub,
-    free_port,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 PARTITIONS = 4
 MACHINES = 12
