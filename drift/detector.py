@@ -8,6 +8,9 @@ finite values; it has drifted when ``score >= threshold``. Two ways to decide:
   column reaches its threshold; the calibration's per-check false-alarm probability covers all
   columns together (Šidák). Evidently gets the per-column thresholds (``per_column_threshold``), so
   its HTML report shows the same verdicts.
+(Past 400 lines: the three engines, Evidently new, Evidently legacy and scipy, must give the same
+scores and verdicts, and keeping them beside each other is what the parity tests check.)
+
 - **fixed** (no calibration): one ``threshold`` for every column and dataset drift when the share of
   drifted columns is ``>= drift_share``, Evidently's own rule. Kept for comparison.
 

@@ -7,35 +7,21 @@ placeholders from the environment, as Feast itself would), swaps the online stor
 asked, and sets Feast's repo path to the data directory, which is where the relative ``FileSource``
 path of :mod:`features.definitions` resolves.
 
-Offline layout: one parquet file per UTC day of window ends under ``layout.windows_dir``
-(``windows-YYYY-MM-DD.parquet``), holding exactly one row per (machine, window): the newest
-revision. A write merges its windows into the day files it touches (read, replace, write under a dot
-name, rename into place), under an exclusive lock file, so readers never see half a file and
-concurrent writers never lose each other's rows. Feast's offline store reads the directory as one
-dataset: its DuckDB store (:mod:`features.duckdb_offline`, ~20x faster point-in-time joins than the
-file store's dask; ``type: file`` still works). Why not one append-only file per batch: a window
-revised by a late reading would then sit in two files with the same ``event_timestamp``, and
-Feast's dask offline store does not break that tie by ``created_timestamp`` reliably (it sorts
-twice with an unstable sort), so a point-in-time join could return the stale revision. A live batch
-touches one or two day files of ``machines x 24`` rows each, a few milliseconds to rewrite.
+The offline day files (layout, merge rule, lock) are :mod:`features.offline`; they are re-exported
+here for the callers that read the store as one module.
 
 Feast is imported inside functions only: ``predmaint --help`` and the facade's start stay quick.
 """
 
 from __future__ import annotations
 
-import os
-import string
 import time
-import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
-from urllib.parse import unquote, urlparse
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -54,122 +40,36 @@ from core.contract import (
     READING_COUNT,
     VIEW_FEATURES,
 )
-from core.layout import DATA_DIR_ENV, DataLayout
-from features.aggregate import WINDOW_COLUMNS, empty_windows
+from core.layout import DataLayout
+from features.aggregate import WINDOW_COLUMNS
 from features.errors import NoOfflineData, OnlineStoreUnavailable, StoreNotApplied
+from features.offline import DAY_FILE as DAY_FILE
+from features.offline import latest_revisions as latest_revisions
+from features.offline import offline_files as offline_files
+from features.offline import offline_schema as offline_schema
+from features.offline import read_offline as read_offline
+from features.offline import write_offline as write_offline
+from features.store_config import AZURE_CONFIG as AZURE_CONFIG
+from features.store_config import DEFAULT_CONFIG as DEFAULT_CONFIG
+from features.store_config import DEFAULT_REDIS_PORT as DEFAULT_REDIS_PORT
+from features.store_config import DEFAULT_REDIS_URL as DEFAULT_REDIS_URL
+from features.store_config import REDIS_CONNECTION_ENV as REDIS_CONNECTION_ENV
+from features.store_config import REDIS_TIMEOUT_KEYS as REDIS_TIMEOUT_KEYS
+from features.store_config import START_REDIS_HINT as START_REDIS_HINT
+from features.store_config import OnlineKind as OnlineKind
+from features.store_config import build_repo_config as build_repo_config
+from features.store_config import load_config_dict as load_config_dict
+from features.store_config import redis_connection_string as redis_connection_string
+from features.store_config import start_redis_hint as start_redis_hint
+from features.store_config import with_redis_timeouts as with_redis_timeouts
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from feast import FeatureStore
-    from feast.repo_config import RepoConfig
 
-OnlineKind = Literal["sqlite", "redis"]
-DEFAULT_CONFIG: Final = Path(__file__).with_name("feature_store.yaml")
-AZURE_CONFIG: Final = Path(__file__).with_name("feature_store.azure.yaml")
-REDIS_CONNECTION_ENV: Final = "REDIS_CONNECTION_STRING"
-DEFAULT_REDIS_PORT: Final = 6379
-DEFAULT_REDIS_URL: Final = f"redis://127.0.0.1:{DEFAULT_REDIS_PORT}/0"
 FEATURE_REFS: Final[tuple[str, ...]] = tuple(f"{FEATURE_VIEW}:{name}" for name in VIEW_FEATURES)
 """Feast feature references of every view feature (``sensor_stats_view:<name>``)."""
-
-REDIS_TIMEOUT_KEYS: Final = ("socket_timeout", "socket_connect_timeout")
-
-
-def start_redis_hint(port: int = DEFAULT_REDIS_PORT) -> str:
-    """How to start a throw-away Redis on loopback (nothing kept on disk): the one hint everywhere."""
-    return (
-        f"start Redis with: redis-server --daemonize yes --bind 127.0.0.1 --port {port} --save '' "
-        "--appendonly no (Debian/Ubuntu: apt-get install redis-server)"
-    )
-
-
-START_REDIS_HINT: Final = start_redis_hint() + ", or use --online sqlite"
-_OFFLINE_SUFFIX: Final = ".parquet"
 _ENTITY_ROW: Final = "_predmaint_entity_row"
 """Row number column :func:`historical_features` adds to the entity frame it hands Feast."""
-
-
-# --- configuration -------------------------------------------------------------------------------
-
-
-def redis_connection_string(url: str) -> str:
-    """Turn ``redis://[:password@]host:port/db`` (``rediss://`` for TLS) into Feast's connection
-    string ``host:port,db=N[,password=...][,ssl=true]``. A string that is not a URL is taken to be in
-    Feast's format already (as ``REDIS_CONNECTION_STRING`` on Azure is) and returned unchanged."""
-    if "://" not in url:
-        return url
-    parsed = urlparse(url)
-    if parsed.scheme not in ("redis", "rediss"):
-        raise ValueError(f"not a redis URL: {url!r}")
-    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
-    db = parsed.path.lstrip("/")
-    if db:
-        parts.append(f"db={int(db)}")
-    if parsed.password:
-        parts.append(f"password={unquote(parsed.password)}")
-    if parsed.username and parsed.username != "default":
-        parts.append(f"username={unquote(parsed.username)}")
-    if parsed.scheme == "rediss":
-        parts.append("ssl=true")
-    return ",".join(parts)
-
-
-def with_redis_timeouts(connection_string: str, timeout_s: float) -> str:
-    """Feast's connection string with ``socket_timeout`` and ``socket_connect_timeout`` (seconds)
-    added where it does not set them: without them a hung Redis holds a read forever. Feast hands
-    every ``key=value`` of the string to ``redis.Redis`` (JSON-decoded)."""
-    keys = {part.split("=", 1)[0].strip() for part in connection_string.split(",") if "=" in part}
-    extra = [f"{key}={timeout_s:g}" for key in REDIS_TIMEOUT_KEYS if key not in keys]
-    return ",".join([connection_string, *extra])
-
-
-def load_config_dict(layout: DataLayout, config_path: Path = DEFAULT_CONFIG) -> dict[str, Any]:
-    """The YAML with ``${PREDMAINT_DATA_DIR}`` set to ``layout.root`` and other placeholders from the
-    environment (unset ones stay as written, as with ``os.path.expandvars``)."""
-    import yaml
-
-    text = config_path.read_text()
-    values = {**os.environ, DATA_DIR_ENV: str(layout.root)}
-    loaded = yaml.safe_load(string.Template(text).safe_substitute(values))
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{config_path} is not a feature_store.yaml mapping")
-    return loaded
-
-
-def build_repo_config(
-    layout: DataLayout,
-    online: OnlineKind = "sqlite",
-    redis_url: str | None = None,
-    *,
-    config_path: Path = DEFAULT_CONFIG,
-    registry_path: Path | None = None,
-    redis_timeout_s: float | None = None,
-) -> RepoConfig:
-    """The Feast ``RepoConfig`` for a data layout. ``online="redis"`` replaces the YAML's online store
-    with Redis at ``redis_url`` (default: ``$REDIS_CONNECTION_STRING``, else local Redis DB 0).
-    ``registry_path`` replaces the layout's registry file with an applied one that is only read
-    (the facade image's, see :mod:`features.applied_registry`). ``redis_timeout_s`` sets the Redis
-    client's connect and command (socket) timeouts, unless the connection string sets them."""
-    from feast.repo_config import RepoConfig
-
-    raw = load_config_dict(layout, config_path)
-    if registry_path is not None:
-        raw["registry"] = {**raw["registry"], "path": str(registry_path)}
-    if online == "redis":
-        url = redis_url or os.environ.get(REDIS_CONNECTION_ENV) or DEFAULT_REDIS_URL
-        current = raw.get("online_store") or {}
-        keep = {
-            k: v for k, v in current.items() if current.get("type") == "redis" and k != "connection_string"
-        }
-        connection = redis_connection_string(url)
-        if redis_timeout_s is not None:
-            connection = with_redis_timeouts(connection, redis_timeout_s)
-        raw["online_store"] = {**keep, "type": "redis", "connection_string": connection}
-    elif online != "sqlite":
-        raise ValueError(f"unknown online store {online!r}: use sqlite or redis")
-    config = RepoConfig(**raw)
-    config.repo_path = layout.root
-    return config
 
 
 def open_store(
@@ -259,108 +159,6 @@ def _require_view(store: FeatureStore) -> Any:
         return store.get_feature_view(FEATURE_VIEW)
     except FeatureViewNotFoundException:
         raise StoreNotApplied(str(store.config.registry.path)) from None
-
-
-# --- offline -------------------------------------------------------------------------------------
-
-
-def offline_schema() -> pa.Schema:
-    """The Arrow schema of an offline day file."""
-    return _arrow_schema()
-
-
-def _arrow_schema() -> pa.Schema:
-    import pyarrow as pa
-
-    ts = pa.timestamp("ns", tz="UTC")
-    types = {ENTITY_KEY: pa.string(), READING_COUNT: pa.int64(), IS_SPARSE: pa.bool_()}
-    types |= {BASELINE_IS_COLD: pa.bool_(), EVENT_TIMESTAMP: ts, "window_start": ts, CREATED_TIMESTAMP: ts}
-    return pa.schema([pa.field(c, types.get(c, pa.float64())) for c in WINDOW_COLUMNS])
-
-
-DAY_FILE: Final = "windows-{day}.parquet"
-"""An offline day file's name (``day``: YYYY-MM-DD of its windows' ends); the same on ADLS Gen2."""
-_DAY_FILE: Final = DAY_FILE
-
-
-@contextmanager
-def _offline_lock(layout: DataLayout) -> Iterator[None]:
-    """An exclusive lock on the offline store for one read-modify-write (POSIX ``flock``)."""
-    import fcntl
-
-    layout.windows_dir.mkdir(parents=True, exist_ok=True)
-    with open(layout.windows_dir / ".lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def write_offline(layout: DataLayout, windows: pd.DataFrame) -> list[Path]:
-    """Merge windows into the offline store (newest ``created_timestamp`` wins per window); returns
-    the day files written. See the module docstring for the layout."""
-    if len(windows) == 0:
-        return []
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _arrow_schema()
-    frame = windows[list(WINDOW_COLUMNS)]
-    days = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m-%d")
-    written = []
-    with _offline_lock(layout):
-        for day, part in frame.groupby(days.to_numpy(), sort=True):
-            path = layout.windows_dir / _DAY_FILE.format(day=day)
-            if path.exists():
-                existing = pq.read_table(path, schema=schema).to_pandas()
-                part = latest_revisions(pd.concat([existing, part], ignore_index=True))
-            else:
-                part = latest_revisions(part)
-            table = pa.Table.from_pandas(part[list(WINDOW_COLUMNS)], schema=schema, preserve_index=False)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            pq.write_table(table, tmp, compression="snappy")
-            tmp.replace(path)
-            written.append(path)
-    return written
-
-
-def offline_files(layout: DataLayout) -> list[Path]:
-    """The offline store's parquet files, oldest day first."""
-    if not layout.windows_dir.is_dir():
-        return []
-    return sorted(
-        p for p in layout.windows_dir.iterdir() if p.suffix == _OFFLINE_SUFFIX and not p.name.startswith(".")
-    )
-
-
-def latest_revisions(windows: pd.DataFrame) -> pd.DataFrame:
-    """Keep the newest revision (latest ``created_timestamp``) of every (machine, window)."""
-    ordered = windows.sort_values([ENTITY_KEY, EVENT_TIMESTAMP, CREATED_TIMESTAMP], kind="stable")
-    return ordered.drop_duplicates([ENTITY_KEY, EVENT_TIMESTAMP], keep="last").reset_index(drop=True)
-
-
-def read_offline(
-    layout: DataLayout, *, start: datetime | None = None, end: datetime | None = None
-) -> pd.DataFrame:
-    """Every window in the offline store, optionally with ``start <= event_timestamp < end``, sorted
-    by machine and event time. Raises :class:`NoOfflineData` when there are no files."""
-    import pyarrow.dataset as ds
-
-    files = offline_files(layout)
-    if not files:
-        raise NoOfflineData(str(layout.windows_dir))
-    dataset = ds.dataset([str(p) for p in files], schema=_arrow_schema(), format="parquet")
-    cond = None
-    if start is not None:
-        cond = ds.field(EVENT_TIMESTAMP) >= pd.Timestamp(start).tz_convert("UTC")
-    if end is not None:
-        upper = ds.field(EVENT_TIMESTAMP) < pd.Timestamp(end).tz_convert("UTC")
-        cond = upper if cond is None else cond & upper
-    frame = dataset.to_table(filter=cond).to_pandas()
-    if len(frame) == 0:
-        return empty_windows()
-    return latest_revisions(frame)[list(WINDOW_COLUMNS)]
 
 
 # --- online --------------------------------------------------------------------------------------

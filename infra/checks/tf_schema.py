@@ -1,6 +1,8 @@
 """Check every resource, data source and provider block of a Terraform directory against the provider
 schemas of the exact provider versions that ``terraform.tf`` pins, without Terraform or the registry.
 
+(Past 400 lines: the jsii reader, the HCL walk and the report are one pass over one schema model.)
+
 ``terraform validate`` needs the providers from the Terraform registry, which is out of reach offline.
 The PyPI packages ``cdktn-provider-<name>`` are generated from those providers' schemas: their jsii
 assembly (``package/.jsii`` in ``_jsii/*.jsii.tgz``) has, for every resource and data source, a
