@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 from fastapi import Depends, Request
@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 
 from core.contract import MODEL_FEATURES
 from core.layout import DataLayout
-from ingest.producer import EventHubPublisher
 from scoring.backends import AmlEndpointBackend, Backend, OnnxBackend, Scored
 from scoring.inference_log import InferenceLogWriter, LogChunk
 from scoring.metrics import ScoringMetrics
@@ -23,6 +22,9 @@ from scoring.model_store import ModelStore
 from scoring.online import OnlineFeatureReader
 from scoring.settings import ScoringSettings
 from scoring.shadow import ShadowScorer, shadow_scorer
+
+if TYPE_CHECKING:
+    from ingest.producer import EventHubPublisher
 
 FEATURES: tuple[str, ...] = MODEL_FEATURES
 
@@ -130,6 +132,8 @@ def build_state(
         settings, layout, metrics, backend, store, reader, log_writer, shadow=shadow_scorer(settings, layout)
     )
     if settings.ingest_backend == "eventhubs" and settings.eventhub_namespace and settings.eventhub_name:
+        from ingest.producer import EventHubPublisher  # only then: it imports the ingest core
+
         state.publisher = EventHubPublisher.connect(settings.eventhub_namespace, settings.eventhub_name)
     metrics.watch(lambda: state.log_writer, lambda: store.current if store is not None else None)
     if reader is not None:

@@ -34,7 +34,7 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-SECRET = "s3cret-pw"
+SECRET = "not-a-real-key-pw"
 WORKSPACE_URI = (
     "azureml://westus2.api.azureml.ms/mlflow/v1.0/subscriptions/00000000-0000-0000-0000-000000000000"
     "/resourceGroups/rg-predmaint/providers/Microsoft.MachineLearningServices/workspaces/mlw-predmaint"
