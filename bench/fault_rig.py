@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
 
@@ -81,19 +81,24 @@ class RedisServer:
 
 
 class Facade:
-    """``uvicorn --factory scoring.main:create_app`` in a subprocess; ``env`` adds to the environment.
-    Ready when ``/health/ready`` answers 200 and the online store has been opened and checked."""
+    """``python -m scoring`` (the image's CMD) in a subprocess; ``env`` adds to the environment. Its
+    health listener is on a port of its own (``health_base``), as in the chart. Ready when
+    ``/health/ready`` answers 200 and the online store has been opened and checked."""
+
+    module = "scoring"
+    prefix = "SCORING_"
 
     def __init__(self, env: Mapping[str, str], log_path: Path, *, ready_timeout_s: float = 120) -> None:
         self.port = free_port()
+        self.health_port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "scoring.main:create_app"]
-        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        self.health_base = f"http://127.0.0.1:{self.health_port}"
+        cmd = [sys.executable, "-m", self.module, "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd += ["--log-level", "warning"]
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        env = {**os.environ, f"{self.prefix}HEALTH_PORT": str(self.health_port), **env}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:
             wait_until(self._ready, ready_timeout_s, "facade ready", interval_s=0.2)
         except BaseException:
@@ -106,8 +111,11 @@ class Facade:
             r = httpx.get(f"{self.base}/health/ready", timeout=1)
         except httpx.TransportError:
             return False
-        store = r.json().get("checks", {}).get("online_store", {})
-        return r.status_code == 200 and store.get("state") not in (None, "opening", "probing")
+        return r.status_code == 200 and self.settled(r.json())
+
+    def settled(self, ready: dict[str, Any]) -> bool:
+        store = ready.get("checks", {}).get("online_store", {})
+        return store.get("state") not in (None, "opening", "probing")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -126,6 +134,17 @@ class Facade:
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class Sidecar(Facade):
+    """``python -m drift`` (the image's CMD) in a subprocess, the same way; ready when
+    ``/health/ready`` answers 200 (its reference loaded)."""
+
+    module = "drift"
+    prefix = "DRIFT_"
+
+    def settled(self, ready: dict[str, Any]) -> bool:
+        return True
 
 
 def prepare_store(data_dir: Path, redis_url: str) -> None:
@@ -156,6 +175,9 @@ class Probe:
     reasons: set[str] = field(default_factory=set)
     """``detail.reason`` of every 503."""
     health_latencies_s: list[float] = field(default_factory=list)
+    """Health answered on the main port (the event loop)."""
+    listener_latencies_s: list[float] = field(default_factory=list)
+    """Health answered on the health port (``service.health_listener``: what the chart probes)."""
     ready_statuses: set[str] = field(default_factory=set)
     inline_statuses: list[int] = field(default_factory=list)
     inline_latencies_s: list[float] = field(default_factory=list)
@@ -169,9 +191,11 @@ async def probe_load(
     clients: int,
     *,
     pause_s: float = 0.05,
+    health_base: str | None = None,
 ) -> Probe:
     """``clients`` users asking for ``machine`` (each waits ``pause_s`` between its requests), one
-    polling ``/health/live`` and ``/health/ready``, one scoring ``row`` inline; for ``seconds``."""
+    polling ``/health/live`` and ``/health/ready`` (on the main port, and on ``health_base`` when
+    given), one scoring ``row`` inline; for ``seconds``."""
     out = Probe()
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients + 4)
@@ -192,12 +216,17 @@ async def probe_load(
                 await asyncio.sleep(pause_s)
 
         async def health() -> None:
+            bases = [("", out.health_latencies_s)]
+            if health_base is not None:
+                bases.append((health_base, out.listener_latencies_s))
             while time.monotonic() < stop_at:
-                for path in ("/health/live", "/health/ready"):
-                    r, took = await timed("GET", path)
-                    out.health_latencies_s.append(took)
-                    if path == "/health/ready":
-                        out.ready_statuses.add(str(r.json().get("status")) if r.status_code == 200 else "503")
+                for base_url, latencies in bases:
+                    for path in ("/health/live", "/health/ready"):
+                        r, took = await timed("GET", base_url + path)
+                        latencies.append(took)
+                        if path == "/health/ready":
+                            status = str(r.json().get("status")) if r.status_code == 200 else "503"
+                            out.ready_statuses.add(status)
                 await asyncio.sleep(pause_s)
 
         async def inline() -> None:

@@ -115,6 +115,19 @@ class UnsupportedMediaType(PredMaintError):
         )
 
 
+class RequestTimeout(PredMaintError):
+    """The client did not send its request's headers (or body) within the server's deadline."""
+
+    status = 408
+    code = "request_timeout"
+
+    def __init__(self, phase: str, timeout_s: float) -> None:
+        super().__init__(
+            f"the request's {phase} did not arrive within {timeout_s:g} s",
+            {"phase": phase, "timeout_s": timeout_s},
+        )
+
+
 class Misconfigured(PredMaintError):
     """The deployment's settings cannot work (a missing app setting): the operator must fix them."""
 

@@ -233,6 +233,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         routers=(router,),
         metrics_in_threadpool=True,
+        health_address=(settings.host, settings.health_port) if settings.health_port else None,
     )
     app.state.monitor = monitor
     app.state.settings = settings

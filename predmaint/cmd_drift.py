@@ -30,7 +30,6 @@ def serve(
 ) -> None:
     """Run the drift sidecar: tail the inference log, check drift on a schedule, serve /drift and
     /metrics. Other settings: DRIFT_* variables (docs/drift.md)."""
-    import uvicorn
     from pydantic import ValidationError
 
     from drift.settings import DriftSettings
@@ -52,14 +51,20 @@ def serve(
         first = exc.errors()[0]
         fail(f"invalid drift setting DRIFT_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}")
     from drift.drift_service import create_app
+    from service.http_server import serve as serve_app
 
     source = settings.model_path or f"registry {settings.model_name}@champion"
     console.print(
         f"drift sidecar on http://{settings.host}:{settings.port} (reference: {source}; "
         f"inference log: {settings.resolved_log_dir(layout)})"
     )
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=log_level, access_log=False
+    serve_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        log_level=log_level,
     )
 
 

@@ -1,4 +1,5 @@
-"""``predmaint serve``: the scoring facade (``scoring.main``) under uvicorn, one worker.
+"""``predmaint serve``: the scoring facade (``scoring.main``) under uvicorn, one worker, with the
+read deadlines of ``service.http_server``.
 
 Options override the ``SCORING_*`` environment (see ``scoring.settings``); nothing heavy is imported
 until the command runs.
@@ -69,9 +70,8 @@ def serve(
             "train one with `predmaint pipeline run` or pass the directory of a registered version",
         )
 
-    import uvicorn
-
     from scoring.main import create_app
+    from service.http_server import serve as serve_app
 
     source = settings.model_path or f"registry {settings.model_name}@champion"
     store: str = settings.online_store
@@ -81,11 +81,11 @@ def serve(
         f"scoring facade on http://{settings.host}:{settings.port} (model: {source}; online store: "
         f"{store}; data directory: {layout.root})"
     )
-    uvicorn.run(
+    serve_app(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
         log_level=log_level,
-        access_log=False,
-        workers=1,
     )

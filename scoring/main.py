@@ -69,6 +69,7 @@ def create_app(
         api_key=ApiKey(settings.api_key.get_secret_value() if settings.api_key else None),
         max_body_bytes=MAX_BODY_BYTES,
         routers=(predict.router, ingest.router, model.router),
+        health_address=(settings.host, settings.health_port) if settings.health_port else None,
     )
     app.state.scoring = state
     _document_bodies(app)

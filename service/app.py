@@ -6,8 +6,8 @@ body size limit, JSON-only bodies, then FastAPI's own (errors, routing).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -16,6 +16,7 @@ from service.auth import ApiKey
 from service.edge import ApiKeyMiddleware, BodyLimitMiddleware, JsonOnlyMiddleware, TimingMiddleware
 from service.errors import install_error_handlers
 from service.health import Readiness, health_router
+from service.health_listener import HealthListener
 from service.metrics import HttpMetrics, metrics_router
 
 
@@ -31,9 +32,29 @@ def create_service_app(
     max_body_bytes: int,
     routers: Sequence[APIRouter],
     metrics_in_threadpool: bool = False,
+    health_address: tuple[str, int] | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
-    app = FastAPI(title=title, version="1", summary=summary, lifespan=lifespan, **fastapi_options)
+    """``health_address`` (host, port): also answer the health paths on that port from a thread of
+    their own (``service.health_listener``), open from before the app's start-up to after its end;
+    the listener is ``app.state.health_listener``."""
+    listener = HealthListener(service, readiness, api_key, *health_address) if health_address else None
+
+    @asynccontextmanager
+    async def with_listener(app_: FastAPI) -> AsyncIterator[None]:
+        if listener is None:
+            async with lifespan(app_):
+                yield
+            return
+        listener.start()  # before start-up: the startup probe sees a live process at once
+        try:
+            async with lifespan(app_):
+                yield
+        finally:
+            listener.stop()
+
+    app = FastAPI(title=title, version="1", summary=summary, lifespan=with_listener, **fastapi_options)
+    app.state.health_listener = listener
     install_error_handlers(app, http_metrics.count_error)
     for router in routers:
         app.include_router(router)

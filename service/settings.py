@@ -57,6 +57,16 @@ class ServiceSettings(BaseModel):
     """When set, every route but health, metrics and the API description needs it in
     ``x-api-key`` or ``Authorization: Bearer`` (at least 16 characters, not a placeholder)."""
     host: str = "127.0.0.1"
+    health_port: int | None = Field(default=None, ge=1, le=65535)
+    """A port of its own for ``/health/live`` and ``/health/ready``, answered by a thread from state
+    in memory (``service.health_listener``): never queued behind the event loop or a dependency, so
+    the probes stay fast when the pod is busy. Unset: health is served on the main port only."""
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """Longest a client may take to send a request's line and headers; then the connection is closed
+    (408). Slow clients (slow-loris) cannot hold connections open (``service.http_server``)."""
+    body_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    """Longest a client may take to send a request's body once its headers are in; then the
+    connection is closed."""
     applicationinsights_connection_string: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices(

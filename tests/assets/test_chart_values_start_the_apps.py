@@ -110,3 +110,23 @@ def test_the_sidecar_port_is_off_the_service_by_default(scenarios: dict[str, lis
         [service] = [d for d in docs if d["kind"] == "Service"]
         ports = {p["name"] for p in service["spec"]["ports"]}
         assert ports == {"http"}, f"{scenario}: {ports}"
+
+
+def test_probes_use_the_health_port_the_app_listens_on(scenarios: dict[str, list[dict[str, Any]]]) -> None:
+    """The probes go to the port of ``service.health_listener`` (answered off the event loop), which
+    the container's settings open (``SCORING_HEALTH_PORT`` / ``DRIFT_HEALTH_PORT``)."""
+    for scenario, docs in scenarios.items():
+        environments = _environments(docs)
+        [pod] = [
+            d["spec"]["template"]["spec"]
+            for d in docs
+            if d["kind"] == "Deployment"
+            and any(c["name"] == "facade" for c in d["spec"]["template"]["spec"]["containers"])
+        ]
+        for container in (c for c in pod["containers"] if c["name"] in ("facade", "drift")):
+            _cls, prefix = SETTINGS[container["name"]]
+            named = {p["name"]: p["containerPort"] for p in container["ports"]}
+            health_port = int(environments[container["name"]][f"{prefix}HEALTH_PORT"])
+            for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+                port = container[probe]["httpGet"]["port"]
+                assert named.get(port, port) == health_port, f"{scenario}/{container['name']} {probe}"

@@ -128,8 +128,9 @@ def test_pod_runs_facade_and_drift_sharing_the_inference_log(
         mounts = {c: {m["name"]: m["mountPath"] for m in containers[c]["volumeMounts"]} for c in containers}
         assert mounts["facade"]["inference-log"] == mounts["drift"]["inference-log"] == "/var/log/predmaint"
         assert mounts["facade"]["facade-tmp"] == mounts["drift"]["drift-tmp"] == "/tmp"
-        assert [p["containerPort"] for p in containers["facade"]["ports"]] == [8000]
-        assert [p["containerPort"] for p in containers["drift"]["ports"]] == [8001]
+        # the main port, then the probes' own (service.health_listener)
+        assert [p["containerPort"] for p in containers["facade"]["ports"]] == [8000, 8080]
+        assert [p["containerPort"] for p in containers["drift"]["ports"]] == [8001, 8082]
 
 
 def test_both_containers_have_probes_limits_and_a_locked_down_security_context(

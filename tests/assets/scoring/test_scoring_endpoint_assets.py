@@ -124,4 +124,4 @@ def test_facade_image_is_non_root_exposes_8000_and_checks_health() -> None:
     assert re.search(r"^USER 10001:10001$", text, flags=re.MULTILINE)
     assert re.search(r"^EXPOSE 8000$", text, flags=re.MULTILINE)
     assert "HEALTHCHECK" in text and "/health/live" in text
-    assert "scoring.main:create_app" in text
+    assert '"python", "-m", "scoring"' in text  # service.http_server: read deadlines
