@@ -128,11 +128,36 @@ output "ingest_client_id" {
 }
 
 output "ingest_checkpoint_account_url" {
-  description = "Blob endpoint of the workers' checkpoint account: chart value ingest.checkpointAccountUrl."
+  description = "Blob endpoint of the workers' checkpoint account: chart value ingest.env.INGEST_CHECKPOINT_ACCOUNT_URL."
   value       = azurerm_storage_account.checkpoints.primary_blob_endpoint
 }
 
 output "offline_features_account_url" {
-  description = "Blob endpoint of the ADLS Gen2 account of the offline features: chart value ingest.offlineAccountUrl."
+  description = "Blob endpoint of the ADLS Gen2 account of the offline features: chart value ingest.env.INGEST_OFFLINE_ACCOUNT_URL."
   value       = azurerm_storage_account.features.primary_blob_endpoint
+}
+
+output "eventhub_consumer_group" {
+  description = "Consumer group of the ingest workers: chart value ingest.env.INGEST_CONSUMER_GROUP."
+  value       = azurerm_eventhub_consumer_group.ingest.name
+}
+
+output "eventhub_partition_count" {
+  description = "Partitions of the telemetry hub, the workers' replica ceiling: chart value ingest.partitionCount."
+  value       = azurerm_eventhub.telemetry.partition_count
+}
+
+output "ingest_checkpoint_account" {
+  description = "Name of the workers' checkpoint account (KEDA reads the lag there): chart value ingest.keda.checkpointStorageAccount."
+  value       = azurerm_storage_account.checkpoints.name
+}
+
+output "ingest_checkpoint_container" {
+  description = "Container of the workers' Event Hubs checkpoints: chart value ingest.env.INGEST_CHECKPOINT_CONTAINER."
+  value       = azurerm_storage_container.ingest_checkpoints.name
+}
+
+output "offline_features_container" {
+  description = "ADLS Gen2 file system of the offline day files: chart value ingest.env.INGEST_OFFLINE_CONTAINER."
+  value       = azurerm_storage_data_lake_gen2_filesystem.offline_features.name
 }
