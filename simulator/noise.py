@@ -85,7 +85,7 @@ class FleetNoise:
         for start in range(0, self._machines, self._group):
             group = range(start, min(start + self._group, self._machines))
             block = np.ascontiguousarray(self._draw(c, group).transpose(2, 0, 1))  # (n, 4, size)
-            _write_all(handle, memoryview(block).cast("B"))
+            _write_all(handle, block.data.cast("B"))
         self._file = (c, handle)
         return handle
 
