@@ -10,9 +10,13 @@ temperature):
 - **own**: ``x`` against ``m``'s own windows ending at ``h - 24 h, ..., h - BASELINE_DAYS x 24 h``
   (same hour of day: the load cycle is daily). Only windows strictly before ``h`` are used, so the
   value is point-in-time correct. With fewer than ``MIN_BASELINE_DAYS`` such windows the machine is
-  cold and ``x`` is compared with its type's baseline (every window of its type at those hours) and
-  ``baseline_is_cold`` is set; ``baseline_days`` says how many own days there were. Before any
-  history exists at all, the type's windows of the same hour stand in.
+  cold and ``x`` is compared with its type's baseline (every window of its type at those hours),
+  shifted by the machine's own offset from it on the days it has, limited to ``COLD_OFFSET_LIMIT``
+  of the type's robust spread, and ``baseline_is_cold`` is set; ``baseline_days`` says how many own
+  days there were. Before any history exists at all, the type's windows of the same hour stand in.
+- **day means** (``DAY_MEAN_FEATURES``): each hourly feature averaged over the machine's last
+  ``DAY_MEAN_HOURS`` hours, restarting after a stop of ``DAY_MEAN_RESTART_GAP_H`` hours or more
+  (a repair), so that the hours before a stop do not carry over.
 - **peers**: against the windows of ``m``'s machine type ending at ``h`` (the same hour, which
   holds readings before ``h`` only). A fleet-wide shift moves the median with it and cancels; one
   machine's fault does not move the median.
@@ -42,9 +46,11 @@ from core.contract import (
     BASELINE_DAYS,
     BASELINE_DAYS_FEATURE,
     BASELINE_IS_COLD,
+    COLD_OFFSET_LIMIT,
     CREATED_TIMESTAMP,
     DAY_MEAN_FEATURES,
     DAY_MEAN_HOURS,
+    DAY_MEAN_RESTART_GAP_H,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     EXCESS_ONLY_BASES,
@@ -174,8 +180,13 @@ def relative_features(
             type_med[rows], type_scale[rows] = med[back], scale[back]
         cold = own_n < MIN_BASELINE_DAYS
         no_type = ~np.isfinite(type_med)
-        base_med = np.where(cold, np.where(no_type, peer_med, type_med), own_med)
-        base_scale = np.where(cold, np.where(no_type, peer_scale, type_scale), own_scale)
+        cold_med = np.where(no_type, peer_med, type_med)
+        cold_scale = np.where(no_type, peer_scale, type_scale)
+        # the cold machine's own offset from its type (from the days it has), within the limit
+        limit = COLD_OFFSET_LIMIT * np.nan_to_num(cold_scale)
+        offset = np.clip(np.nan_to_num(own_med - cold_med), -limit, limit)
+        base_med = np.where(cold, cold_med + offset, own_med)
+        base_scale = np.where(cold, cold_scale, own_scale)
         # peers: each machine's excess over its own baseline, against its type's excesses this hour
         excess = x - base_med
         group = target_types.astype(np.int64) * n_h + t_h
@@ -204,16 +215,33 @@ def relative_features(
     return out
 
 
+def _restart_hours(codes: np.ndarray, hour: np.ndarray, n_h: int) -> np.ndarray:
+    """Per row, the hour of its machine's first window since the last stop of at least
+    ``DAY_MEAN_RESTART_GAP_H`` hours (or since its first window in the frame)."""
+    key = codes.astype(np.int64) * (n_h + 1) + hour
+    order = np.argsort(key, kind="stable")
+    k, c = key[order], codes[order]
+    start = np.ones(len(k), dtype=bool)
+    start[1:] = (c[1:] != c[:-1]) | (k[1:] - k[:-1] - 1 >= DAY_MEAN_RESTART_GAP_H)
+    # the latest run start so far; keys grow across machines, so a running maximum stays per machine
+    run_key = np.maximum.accumulate(np.where(start, k, -1))
+    out = np.empty(len(k), dtype=np.int64)
+    out[order] = run_key - c.astype(np.int64) * (n_h + 1)
+    return out
+
+
 def _day_means(frame: pd.DataFrame, targets: np.ndarray) -> pd.DataFrame:
     """``DAY_MEAN_FEATURES`` of the target rows: per machine, the mean of each hourly relative
-    feature over its windows ending in the last ``DAY_MEAN_HOURS`` hours (the row's own included),
-    read from ``frame``, whose hourly relative columns must be filled for those windows."""
+    feature over its windows ending in the last ``DAY_MEAN_HOURS`` hours (the row's own included)
+    and after its last stop (see ``DAY_MEAN_RESTART_GAP_H``), read from ``frame``, whose hourly
+    relative columns must be filled for those windows."""
     codes, _ = pd.factorize(frame[ENTITY_KEY], sort=False)
     ts = pd.DatetimeIndex(frame[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8
     hour = (ts - ts.min()) // _HOUR_NS
     n_m, n_h = int(codes.max()) + 1, int(hour.max()) + 1
     t_m, t_h = codes[targets], hour[targets]
-    lo = np.maximum(t_h - DAY_MEAN_HOURS, -1)
+    restart = _restart_hours(codes, hour, n_h)[targets]
+    lo = np.maximum(np.maximum(t_h - DAY_MEAN_HOURS, -1), restart - 1)
     out = pd.DataFrame(index=frame.index[targets])
     for name, hourly in DAY_MEAN_FEATURES:
         values = frame[hourly].to_numpy(np.float64)
