@@ -16,7 +16,7 @@ the tail file, so a live Ingestor continues the windows the history left open.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import numpy as np
@@ -65,7 +65,8 @@ class HistoryIngest:
     def __init__(self, layout: DataLayout, *, created_at: datetime | None = None) -> None:
         self._layout = layout
         self._created = created_at or datetime.now(UTC)
-        self._relative = RelativeState(read_machine_types(layout))
+        # every chunk holds whole hours of every machine: no rows need holding for revisions
+        self._relative = RelativeState(read_machine_types(layout), rows_kept=timedelta(0))
         self._boundary_ns: int | None = None  # end of the last window written
         self._received = self._accepted = self._duplicates = self._late = 0
         self._machines: set[str] = set()
