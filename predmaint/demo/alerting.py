@@ -12,7 +12,8 @@ trigger's decisions, not the demo's.
 What the run trains on: the ``retrain_data_hours`` of telemetry that follow the alert. A model can
 only learn the new normal from data that shows it, so the local run first waits (on the simulated
 clock) until those hours are in the offline store, then runs ``aml/pipelines/train.yml`` on them;
-the pipeline holds back their later part to evaluate the candidate against the champion.
+the pipeline holds back their later part to evaluate the candidate against the champion. Before its
+gate, the candidate shadows ``shadow_hours`` of live traffic (:mod:`predmaint.demo.shadow`).
 
 With ``--prometheus`` (:meth:`Alerting.use_prometheus`) real Prometheus evaluates the same rule file
 against the sidecar's ``/metrics`` and Alertmanager posts its webhook to the local trigger endpoint
@@ -34,6 +35,8 @@ from predmaint.demo.config import DemoConfig
 from predmaint.demo.history import History
 from predmaint.demo.processes import ServiceGroup
 from predmaint.demo.record import DriftRow, RunRecord
+from predmaint.demo.services import shadow_handover
+from predmaint.demo.shadow import ShadowPeriod
 from predmaint.demo.timeline import EventKind, Timeline
 from predmaint.demo.training import PIPELINE_PATH, TrainingRun, retrain
 
@@ -79,6 +82,13 @@ class Alerting:
         self._endpoint: Any = None
         """The local trigger endpoint when real Prometheus evaluates the rule (``use_prometheus``)."""
         self._webhook_state = "inactive"
+        self.shadow = ShadowPeriod(
+            shadow_handover(layout),
+            config.shadow_hours,
+            timeline,
+            now=lambda: self._sim_time,
+            wait_until=self._wait_until,
+        )
 
     def _cooldown(self, first_run_started: datetime) -> timedelta:
         """The trigger's cooldown (wall time): ``cooldown_hours`` on the accelerated clock, but never
@@ -96,7 +106,14 @@ class Alerting:
         return self._pipeline_running.is_set()
 
     @property
+    def shadowing(self) -> bool:
+        """A candidate shadows live traffic: the clock runs at the live pace, not the pipeline's."""
+        return self.shadow.active
+
+    @property
     def status(self) -> str:
+        if self.shadow.active:
+            return "candidate in shadow"
         if self._pipeline_running.is_set():
             return "retraining"
         if self._waiting.is_set():
@@ -227,11 +244,13 @@ class Alerting:
                 now=now,
                 tags={"alert_id": self._alert_id},
                 holdout_fraction=self.config.retrain_holdout_fraction,
+                on_step=self.shadow,
             )
         except Exception as exc:
             self.timeline.add(EventKind.error, self._sim_time, f"retrain failed: {str(exc).splitlines()[0]}")
             raise
         finally:
+            self.shadow.withdraw()
             self._pipeline_running.clear()
         self.runs.append(run)
         self.record.retrains.append(run.as_json())

@@ -62,6 +62,13 @@ class DemoConfig(BaseModel):
     retrain_data_hours: float = Field(
         36.0, gt=2.0, description="the retrain uses this many hours of telemetry after the alert"
     )
+    shadow_hours: float = Field(
+        12.0,
+        ge=0,
+        description="before the gate, the candidate shadows live traffic for this many hours (the "
+        "facade scores every request with it too, logged, not served); the gate compares on that "
+        "traffic. 0: the gate compares on the held-back slice",
+    )
     retrain_holdout_fraction: float = Field(
         1 / 3,
         gt=0.05,

@@ -68,7 +68,8 @@ class LiveLoop:
         Pacing is the demo's own (the simulator streams without waiting): one simulated hour takes
         ``1 h / speedup`` of wall time, or ``retrain_hour_s`` while the training pipeline runs. The
         pipeline is not accelerated, so at full speed it would cover days of simulated time; slowed
-        down, the live phase keeps streaming and scoring through the retrain and the swap.
+        down, the live phase keeps streaming and scoring through the retrain and the swap. The
+        candidate's shadow period (the pipeline waits for it) runs at the live pace.
         """
         from simulator.stream import stream_readings
 
@@ -104,7 +105,8 @@ class LiveLoop:
                 on_hour(self)
             if self.state.stop_at is not None and sim_time >= self.state.stop_at:
                 break
-            step = cfg.retrain_hour_s if self.alerting.retrain_running else cfg.wall_seconds(1.0)
+            slow = self.alerting.retrain_running and not self.alerting.shadowing
+            step = cfg.retrain_hour_s if slow else cfg.wall_seconds(1.0)
             due = max(due + step, time.monotonic() - step)  # a slow hour is not made up by rushing
             time.sleep(max(0.0, due - time.monotonic()))
         # a retrain still running when the live phase ends: let it finish, bounded

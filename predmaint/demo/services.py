@@ -16,6 +16,15 @@ DRIFT_TAIL_INTERVAL_S: Final = 0.2
 """The accelerated clock: the sidecar reads the log five times a (wall) second."""
 
 
+DEMO_STORE_TIMEOUT_S: Final = 5.0
+"""The facade's online-store bound in the demo (``SCORING_STORE_TIMEOUT_S``, production 0.5 s)."""
+
+
+def shadow_handover(layout: DataLayout) -> Path:
+    """Where the demo puts a retrain's candidate for the facade to shadow (``SCORING_SHADOW_MODEL_PATH``)."""
+    return layout.root / "shadow-candidate"
+
+
 def _port(wanted: int, host: str) -> int:
     return wanted or free_port(host)
 
@@ -38,6 +47,11 @@ def scoring_spec(config: DemoConfig, layout: DataLayout) -> ServiceSpec:
             model_cache_dir=layout.root / "model-cache" / "scoring",
             # the accelerated clock runs up to the whole live phase ahead of the wall clock
             ingest_max_clock_skew_s=(config.live_hours + config.tail_hours + 1.0) * 3600.0,
+            # the retrain's candidate is handed over here for its shadow period (demo.alerting)
+            shadow_model_path=shadow_handover(layout),
+            # SQLite on the cores the pipeline, the sidecar and the client share: the production
+            # bound (Redis, its own host) answers 503 whenever a training step holds the CPU
+            store_timeout_s=DEMO_STORE_TIMEOUT_S,
         ),
     }
     argv = python_module_argv("predmaint", "serve", "--host", config.host, "--port", str(port))

@@ -22,6 +22,8 @@ class EventKind(StrEnum):
     alert_resolved = "alert resolved"
     retrain_triggered = "retrain triggered"
     retrain_start = "retrain start"
+    shadow_start = "shadow start"
+    shadow_end = "shadow end"
     retrain_end = "retrain end"
     retrain_skipped = "retrain skipped"
     promotion = "promotion"

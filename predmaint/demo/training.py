@@ -13,13 +13,16 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aml
 from core.layout import DataLayout
 from predmaint.demo.config import DemoConfig
 from predmaint.demo.gate_report import shadow_line
 from predmaint.demo.history import History, write_known_labels
+
+if TYPE_CHECKING:
+    from aml.runner import StepEvent
 
 PIPELINE_PATH: Final = Path(aml.__file__).parent / "pipelines" / "train.yml"
 
@@ -70,12 +73,13 @@ def run_training(
     overrides: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
     in_process: bool = False,
+    on_step: StepEvent | None = None,
 ) -> TrainingRun:
     """Run the training pipeline on windows with ``start <= event_timestamp <= end``.
 
     ``in_process`` runs the steps inside this interpreter (saves their imports); only safe while
     nothing else runs in this process, since a step's output redirection and warning filters are
-    process-wide.
+    process-wide. ``on_step`` is the runner's step hook (``aml.runner.StepEvent``).
 
     Raises :class:`PipelineFailed` naming the step and its log's tail when a step fails.
     """
@@ -93,7 +97,9 @@ def run_training(
     began = time.monotonic()
     started_wall = datetime.now(UTC)
     try:
-        result = run_pipeline(PIPELINE_PATH, values, layout, tags=tags, in_process=in_process)
+        result = run_pipeline(
+            PIPELINE_PATH, values, layout, tags=tags, in_process=in_process, on_step=on_step
+        )
     except StepFailed as exc:
         raise PipelineFailed(
             f"training pipeline step '{exc.step}' failed (exit {exc.returncode}); "
@@ -166,6 +172,7 @@ def retrain(
     now: datetime,
     tags: dict[str, str],
     holdout_fraction: float,
+    on_step: StepEvent | None = None,
 ) -> TrainingRun:
     """Labels known by ``now`` (failures that have happened), then the pipeline on ``[start, end]``.
 
@@ -178,4 +185,13 @@ def retrain(
         "alert_id": tags.get("alert_id", "none") or "none",
         "holdout_fraction": f"{holdout_fraction:.4f}",
     }
-    return run_training(layout, start, end, started_sim=now, overrides=overrides, tags=tags, in_process=True)
+    return run_training(
+        layout,
+        start,
+        end,
+        started_sim=now,
+        overrides=overrides,
+        tags=tags,
+        in_process=True,
+        on_step=on_step,
+    )

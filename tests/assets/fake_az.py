@@ -5,9 +5,11 @@ Behaves as the real CLI does where the workflows depend on it: ``show`` of somet
 ``online-deployment create`` fails if the deployment exists and ``update`` if it does not; deployment
 files are loaded with azure-ai-ml's own loader with ``--set`` as ``params_override`` (what ``az ml``
 does with it), so a deployment without a model is refused; ``online-endpoint create/update --file``
-applies the file's ``traffic``; a pipeline job runs for a few ``show`` calls and, when it completes,
-registers a model version the way the register step does (tag ``predmaint.promoted``). Only the
-``--query`` forms the workflows use are understood; any other fails loudly.
+applies the file's ``traffic``; ``--mirror-traffic`` copies a share of requests to one deployment
+(at most 50 %, never to one that takes live traffic, as the service refuses); a pipeline job runs
+for a few ``show`` calls and, when it completes, registers a model version the way the register
+step does (tag ``predmaint.promoted``). Only the ``--query`` forms the workflows use are understood;
+any other fails loudly.
 
 Usage: ``fake_az.py STATE_FILE az-arguments...`` (the test puts an ``az`` wrapper on PATH).
 """
@@ -77,6 +79,8 @@ def _query(value: Any, query: str | None) -> Any:
         return [item["version"] for item in value if item.get("tags", {}).get(key) == wanted]
     if re.fullmatch(r"\w+", query):
         return value.get(query)
+    if re.fullmatch(r"tags\.\w+", query):
+        return value.get("tags", {}).get(query.split(".", 1)[1])
     raise Refused(f"fake az does not understand --query {query!r}: model it in tests/assets/fake_az.py")
 
 
@@ -96,7 +100,24 @@ def _apply_traffic(endpoint: dict[str, Any], deployments: dict[str, Any], traffi
         raise Refused(f"traffic for deployments that do not exist: {sorted(missing)}")
     if traffic and sum(traffic.values()) != 100:
         raise Refused(f"traffic must add up to 100: {traffic}")
+    mirrored = {k for k, v in endpoint.get("mirror_traffic", {}).items() if v and traffic.get(k)}
+    if mirrored:
+        raise Refused(f"live traffic to deployments that receive mirrored traffic: {sorted(mirrored)}")
     endpoint["traffic"] = {name: int(traffic.get(name, 0)) for name in deployments}
+
+
+def _apply_mirror(endpoint: dict[str, Any], mirror: dict[str, int]) -> None:
+    """As the service: one deployment, at most 50 %, one that exists and takes no live traffic."""
+    shares = {k: v for k, v in mirror.items() if v}
+    if len(shares) > 1 or any(not 0 <= v <= 50 for v in mirror.values()):
+        raise Refused(f"mirror traffic goes to one deployment, at most 50 %: {mirror}")
+    missing = set(mirror) - set(endpoint["deployments"])
+    if missing:
+        raise Refused(f"mirror traffic for deployments that do not exist: {sorted(missing)}")
+    if any(endpoint["traffic"].get(k) for k in shares):
+        raise Refused(f"mirror traffic to a deployment that takes live traffic: {shares}")
+    merged = {**endpoint.get("mirror_traffic", {}), **mirror}
+    endpoint["mirror_traffic"] = {k: v for k, v in merged.items() if v}
 
 
 def _load_deployment(path: Path, overrides: list[dict[str, str]]) -> dict[str, Any]:
@@ -114,6 +135,7 @@ def _load_deployment(path: Path, overrides: list[dict[str, str]]) -> dict[str, A
         "name": loaded.name,
         "model": None if loaded.model is None else str(loaded.model),
         "environment_variables": dict(loaded.environment_variables or {}),
+        "tags": {str(k): str(v) for k, v in (loaded.tags or {}).items()},
     }
     if cache is not None:
         cache.write_text(json.dumps(out))
@@ -166,7 +188,12 @@ def run(state: dict[str, Any], args: list[str]) -> int:
         if verb == "show":
             if endpoint is None:
                 return 1
-            _print(_query({"name": name, "traffic": endpoint["traffic"]}, query), output)
+            shown = {
+                "name": name,
+                "traffic": endpoint["traffic"],
+                "mirror_traffic": endpoint.get("mirror_traffic", {}),
+            }
+            _print(_query(shown, query), output)
             return 0
         if verb == "create":
             if endpoint is not None:
@@ -186,6 +213,9 @@ def run(state: dict[str, Any], args: list[str]) -> int:
             if "--traffic" in options:
                 pairs = dict(item.split("=") for item in _one(options, "--traffic").split())
                 _apply_traffic(endpoint, endpoint["deployments"], {k: int(v) for k, v in pairs.items()})
+            if "--mirror-traffic" in options:
+                pairs = dict(item.split("=") for item in _one(options, "--mirror-traffic").split())
+                _apply_mirror(endpoint, {k: int(v) for k, v in pairs.items()})
             return 0
 
     if group == "online-deployment":
@@ -216,6 +246,7 @@ def run(state: dict[str, Any], args: list[str]) -> int:
                 "name": name,
                 "model": MODEL_ID.format(name=model_name, version=version),
                 "environment_variables": loaded["environment_variables"],
+                "tags": loaded["tags"],
             }
             endpoint["traffic"].setdefault(name, 0)
             if "--all-traffic" in flags:

@@ -2,7 +2,8 @@
 order) against a fake `az` (tests/assets/fake_az.py: Azure cannot be reached here) through a first
 deploy, reruns, a new champion, a promotion and a rerun after it. What a user would notice: blue
 serves model version 1 after the first deploy, a rerun changes nothing, a newer champion goes to the
-idle slot without traffic, and a rerun after a promotion leaves the traffic where promotion put it."""
+idle slot without traffic but shadowing mirrored traffic, promotion waits for the shadow period, and a
+rerun after a promotion leaves the traffic where promotion put it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,17 @@ class Workspace:
         given = {**AML_ENV, "TARGET": deployment, "SHARE": share}
         return self.run("promote.yml", "promote", "move traffic", given)[0]
 
+    def age_shadow(self, deployment: str, hours: float) -> None:
+        """As if ``deployment`` had shadowed live traffic for ``hours`` already."""
+        state = self.state
+        tags = state["endpoints"]["pred-maint-scoring"]["deployments"][deployment]["tags"]
+        tags["shadow_since"] = str(int(time.time() - hours * 3600))
+        self.state_file.write_text(json.dumps(state))
+
+    @property
+    def mirrored(self) -> dict[str, int]:
+        return dict(self.state["endpoints"]["pred-maint-scoring"].get("mirror_traffic", {}))
+
     def served(self) -> dict[str, tuple[str, int]]:
         """Deployment -> (model version, traffic share)."""
         endpoint = self.state["endpoints"]["pred-maint-scoring"]
@@ -176,15 +189,19 @@ def test_reruns_new_champions_and_promotion_keep_traffic_where_promotion_put_it_
     assert len(workspace.state["jobs"]) == jobs_after_first
     assert workspace.served() == {"blue": ("1", 100)}
 
-    # The schedule registered v2 (promoted) and v3 (failed the gate): green gets v2, no traffic.
+    # The schedule registered v2 (promoted) and v3 (failed the gate): green gets v2, no traffic,
+    # and shadows a share of the live requests.
     workspace.register("2", promoted=True)
     workspace.register("3", promoted=False)
     assert workspace.deploy() == {"champion": "2", "candidate": "green"}
     assert workspace.served() == {"blue": ("1", 100), "green": ("2", 0)}
+    assert workspace.mirrored == {"green": 20}
 
-    # Explicit promotion, in two steps.
+    # Explicit promotion after the shadow period, in two steps; the mirror is switched off first.
+    workspace.age_shadow("green", hours=13)
     assert workspace.promote("green", "10").returncode == 0
     assert workspace.served() == {"blue": ("1", 90), "green": ("2", 10)}
+    assert workspace.mirrored == {}
     assert workspace.promote("green", "100").returncode == 0
     assert workspace.served() == {"blue": ("1", 0), "green": ("2", 100)}
 
@@ -192,10 +209,28 @@ def test_reruns_new_champions_and_promotion_keep_traffic_where_promotion_put_it_
     assert workspace.deploy() == {"champion": "2", "candidate": ""}
     assert workspace.served() == {"blue": ("1", 0), "green": ("2", 100)}
 
-    # The next champion goes to the now idle blue; green keeps serving.
+    # The next champion goes to the now idle blue, shadowing; green keeps serving.
     workspace.register("4", promoted=True)
     assert workspace.deploy() == {"champion": "4", "candidate": "blue"}
     assert workspace.served() == {"blue": ("4", 0), "green": ("2", 100)}
+    assert workspace.mirrored == {"blue": 20}
+
+
+def test_a_candidate_takes_no_share_before_its_shadow_period_ends_fake_azure(workspace: Workspace) -> None:
+    workspace.deploy()
+    workspace.register("2", promoted=True)
+    assert workspace.deploy() == {"champion": "2", "candidate": "green"}
+    done = workspace.promote("green", "10")
+    assert done.returncode != 0 and "12 h shadow period" in done.stdout, done.stdout
+    assert workspace.served() == {"blue": ("1", 100), "green": ("2", 0)}
+    assert workspace.mirrored == {"green": 20}
+    # a rerun of the deploy keeps the shadow clock: 11 h in, it is still an hour short
+    workspace.age_shadow("green", hours=11)
+    assert workspace.deploy() == {"champion": "2", "candidate": "green"}
+    assert workspace.promote("green", "10").returncode != 0
+    workspace.age_shadow("green", hours=12.1)
+    assert workspace.promote("green", "10").returncode == 0
+    assert workspace.served() == {"blue": ("1", 90), "green": ("2", 10)}
 
 
 def test_a_rerun_on_a_promoted_endpoint_leaves_its_traffic_alone_fake_azure(workspace: Workspace) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from core.contract import FEATURE_SENSORS
 from core.layout import DATA_DIR_ENV
+from predmaint.demo.config import DemoConfig
 from predmaint.demo.report import PLOT_IDS, REPORT_FILE, SUMMARY_FILE
 
 DEMO_TIMEOUT_S = 900
@@ -86,6 +87,22 @@ def test_a_new_champion_serves_and_drift_subsides(demo_run: DemoRun) -> None:
     assert s["recovered"] is True
     kinds = [e["kind"] for e in s["timeline"]]
     assert kinds.index("retrain start") < kinds.index("facade swap") < kinds.index("recovery")
+
+
+def test_the_gate_decides_on_the_candidates_live_shadow_traffic(demo_run: DemoRun) -> None:
+    s = demo_run.summary
+    assert s, _explain(demo_run)
+    kinds = [e["kind"] for e in s["timeline"]]
+    assert kinds.index("retrain start") < kinds.index("shadow start") < kinds.index("shadow end")
+    assert kinds.index("shadow end") < kinds.index("retrain end")
+    run = s["retrain_runs"][0]
+    shadow = run["shadow"]
+    assert shadow["source"] == "live shadow log", run["gate"]
+    assert shadow["hours"] >= DemoConfig.preset("small").shadow_hours - 1, shadow
+    assert shadow["champion_rate"] is not None and shadow["signatures"] > 0, shadow
+    cited = next(e["detail"] for e in s["timeline"] if e["kind"] == "retrain end")
+    assert "shadow on the live shadow log" in cited and "replayed fault signatures" in cited, cited
+    assert run["gate"] and not any("0.000 vs champion 0.000" in r for r in run["gate"]), run["gate"]
 
 
 def test_no_predict_request_fails_during_the_swap(demo_run: DemoRun) -> None:

@@ -125,3 +125,40 @@ def test_facade_image_is_non_root_exposes_8000_and_checks_health() -> None:
     assert re.search(r"^EXPOSE 8000$", text, flags=re.MULTILINE)
     assert "HEALTHCHECK" in text and "/health/live" in text
     assert '"python", "-m", "scoring"' in text  # service.http_server: read deadlines
+
+
+def _workflow_env(name: str) -> dict[str, str]:
+    doc = yaml.safe_load((REPO / ".github" / "workflows" / name).read_text())
+    return {str(k): str(v) for k, v in doc["env"].items()}
+
+
+def test_the_candidates_mirrored_shadow_loads_as_the_service_takes_it() -> None:
+    """deploy.yml mirrors SHADOW_MIRROR_PERCENT of live requests to the idle slot (``az ml
+    online-endpoint update --mirror-traffic``): the endpoint entity azure-ai-ml builds from our file
+    with that mirror (and blue serving) carries it in its REST body, within the service's rules (one
+    deployment, at most 50 %); the slot's deployment takes the shadow clock as a tag."""
+    from azure.ai.ml import load_online_deployment, load_online_endpoint
+
+    deploy, promote = _workflow_env("deploy.yml"), _workflow_env("promote.yml")
+    assert deploy["SHADOW_HOURS"] == promote["SHADOW_HOURS"]
+    share = int(deploy["SHADOW_MIRROR_PERCENT"])
+    assert 0 < share <= 50  # OnlineEndpointSchema.mirror_traffic: one key, <= 50 %
+    script = yaml.safe_load((REPO / ".github" / "workflows" / "deploy.yml").read_text())
+    rollout = next(s["run"] for s in script["jobs"]["endpoint"]["steps"] if s.get("id") == "rollout")
+    assert '--mirror-traffic "$idle=$SHADOW_MIRROR_PERCENT"' in rollout
+
+    endpoint = load_online_endpoint(
+        ENDPOINTS / "endpoint.yml",
+        params_override=[{"traffic": {"blue": 100}}, {"mirror_traffic": {"green": share}}],
+    )
+    body = endpoint._to_rest_online_endpoint("westus2").as_dict()
+    assert body["properties"]["mirrorTraffic"] == {"green": share}
+    assert body["properties"]["traffic"] == {"blue": 100}
+    green = load_online_deployment(
+        ENDPOINTS / "green.yml",
+        params_override=[
+            {"model": f"azureml:{REGISTERED_MODEL_NAME}:2"},
+            {"tags.shadow_since": "1764680000"},
+        ],
+    )
+    assert green.tags["shadow_since"] == "1764680000" and green.tags["slot"] == "green"

@@ -90,3 +90,32 @@ def test_a_full_shadow_queue_drops_and_counts_rows_instead_of_waiting(
     shadow.start()
     shadow.close()
     assert shadow.scored_rows == 3 and len(records(tmp_path / "shadow")) == 3
+
+
+def test_a_candidate_handed_over_while_the_facade_runs_is_shadowed_until_withdrawn(
+    settings: ScoringSettings, layout: DataLayout, candidate: Bundle, row: dict[str, float], tmp_path: Path
+) -> None:
+    import shutil
+
+    from tests.waiting import wait_until
+
+    handover = tmp_path / "candidate"
+    shadowed = settings.model_copy(
+        update={
+            "shadow_model_path": handover,
+            "shadow_log_dir": tmp_path / "shadow",
+            "poll_interval_s": 0.05,
+        }
+    )
+    with TestClient(create_app(shadowed, layout=layout)) as c:
+        assert c.post("/predict", json={"features": row}).status_code == 200  # nothing to shadow yet
+        shutil.copytree(candidate.directory, handover)
+        state = c.app.state.scoring  # type: ignore[attr-defined]
+        wait_until(lambda: state.shadow.candidate, 10, "the facade never picked up the candidate")
+        assert c.post("/predict", json={"features": row}).status_code == 200
+        wait_until(lambda: state.shadow.scored_rows == 1, 10, "the candidate never scored the request")
+        shutil.rmtree(handover)
+        wait_until(lambda: state.shadow.candidate is None, 10, "the withdrawn candidate is still shadowed")
+        assert c.post("/predict", json={"features": row}).status_code == 200
+    assert [r.model_version for r in records(tmp_path / "shadow")] == ["candidate-v2"]
+    assert state.shadow.dropped_rows == 0
