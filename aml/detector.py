@@ -20,8 +20,8 @@ Two scorers:
   the others' noise; the largest deviation keeps it whole (see ``docs/detection.md``).
 
 Scores follow the project's convention: **higher means more anomalous**
-(``anomaly_score = -IsolationForest.score_samples``, in (0, 1]), and ``score >= threshold`` is an
-anomaly.
+(``"iforest"``: ``anomaly_score = -IsolationForest.score_samples``, in (0, 1];
+``"max_deviation"``: in robust standard deviations, >= 0), and ``score >= threshold`` is an anomaly.
 
 The threshold is ``threshold_margin x quantile(training scores, threshold_quantile)``: with the
 default margin 1, the share of *training* windows that would alert is ``1 - threshold_quantile``.
