@@ -100,7 +100,7 @@ class Facade:
         env = {**os.environ, f"{self.prefix}HEALTH_PORT": str(self.health_port), **env}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:
-            wait_until(self._ready, ready_timeout_s, "facade ready", interval_s=0.2)
+            wait_until(self._ready, ready_timeout_s, f"{self.module} ready", interval_s=0.2)
         except BaseException:
             self.stop()
             raise
@@ -142,6 +142,11 @@ class Sidecar(Facade):
 
     module = "drift"
     prefix = "DRIFT_"
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, ready_timeout_s: float = 300) -> None:
+        # the monitor loop imports Evidently before the first reference load: ~6 s idle, a minute
+        # or more on a loaded machine
+        super().__init__(env, log_path, ready_timeout_s=ready_timeout_s)
 
     def settled(self, ready: dict[str, Any]) -> bool:
         return True
@@ -238,3 +243,37 @@ async def probe_load(
 
         await asyncio.gather(*(by_machine() for _ in range(clients)), health(), inline())
     return out
+
+
+async def dribble(
+    port: int, head: bytes, rest: bytes, give_up_s: float, every_s: float = 0.2
+) -> tuple[float, bytes]:
+    """A slow client: send ``head``, then one byte of ``rest`` every ``every_s``. Returns (seconds
+    until the server closed the connection, or ``give_up_s``; what the server sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(head)
+    received = b""
+
+    async def read_all() -> None:
+        nonlocal received
+        while chunk := await reader.read(4096):
+            received += chunk
+
+    reading = asyncio.ensure_future(read_all())
+    try:
+        for byte in rest:
+            if reading.done() or time.monotonic() - started > give_up_s:
+                break
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(every_s)
+        await asyncio.wait_for(reading, timeout=max(0.1, give_up_s - (time.monotonic() - started)))
+    except TimeoutError:
+        reading.cancel()
+    finally:
+        writer.close()
+    return time.monotonic() - started, received
