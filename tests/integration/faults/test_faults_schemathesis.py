@@ -6,25 +6,22 @@ Each app is started once, in its own process (a second start in one process woul
 write-ahead log's single-owner lock). The facade's SQLite online store is opened but never applied,
 so ``machine_id`` and ``/ingest`` requests that pass validation get a deterministic 4xx from it
 (within a store deadline long enough for a loaded machine).
-(schemathesis' pytest plugin cannot resolve a fixture-based schema on this pytest version, so the
-operations are driven with Hypothesis directly.)
+(``tests.schema_fuzz`` drives the operations.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 
 from bench.fault_rig import Facade, Sidecar
 from core.bundle import Bundle
+from tests.schema_fuzz import fuzz_operation
 
 pytestmark = pytest.mark.integration
 
@@ -78,26 +75,16 @@ def _fuzz_all(base: str) -> dict[str, set[int]]:
             )
             for mode in modes:
                 seen = statuses.setdefault(f"{operation.method.upper()} {operation.path} {mode.value}", set())
-                _fuzz(operation, mode, base, session, seen)
+                fuzz_operation(
+                    operation,
+                    mode,
+                    EXAMPLES_PER_OPERATION_AND_MODE,
+                    seen,
+                    base_url=base,
+                    session=session,
+                    headers={"x-api-key": KEY},
+                )
     return statuses
-
-
-def _fuzz(operation: Any, mode: GenerationMode, base: str, session: requests.Session, seen: set[int]) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION_AND_MODE,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        derandomize=True,
-        database=None,
-    )
-    def fuzz(case: schemathesis.Case) -> None:
-        response = case.call_and_validate(
-            base_url=base, session=session, headers={"x-api-key": KEY}, checks=[not_a_server_error]
-        )
-        seen.add(response.status_code)
-
-    fuzz()
 
 
 def test_no_input_makes_the_facade_answer_a_server_error(facade: Facade) -> None:
