@@ -8,6 +8,7 @@ so both probe the same set-up.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -100,7 +101,7 @@ class Facade:
         env = {**os.environ, f"{self.prefix}HEALTH_PORT": str(self.health_port), **env}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         try:
-            wait_until(self._ready, ready_timeout_s, "facade ready", interval_s=0.2)
+            wait_until(self._ready, ready_timeout_s, f"{self.module} ready", interval_s=0.2)
         except BaseException:
             self.stop()
             raise
@@ -143,6 +144,11 @@ class Sidecar(Facade):
     module = "drift"
     prefix = "DRIFT_"
 
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, ready_timeout_s: float = 300) -> None:
+        # the monitor loop imports Evidently before the first reference load: ~6 s idle, a minute
+        # or more on a loaded machine
+        super().__init__(env, log_path, ready_timeout_s=ready_timeout_s)
+
     def settled(self, ready: dict[str, Any]) -> bool:
         return True
 
@@ -177,7 +183,8 @@ class Probe:
     health_latencies_s: list[float] = field(default_factory=list)
     """Health answered on the main port (the event loop)."""
     listener_latencies_s: list[float] = field(default_factory=list)
-    """Health answered on the health port (``service.health_listener``: what the chart probes)."""
+    """Health answered on the health port (``service.health_listener``: what the chart probes),
+    measured from a process of its own, as the kubelet probes."""
     ready_statuses: set[str] = field(default_factory=set)
     inline_statuses: list[int] = field(default_factory=list)
     inline_latencies_s: list[float] = field(default_factory=list)
@@ -194,8 +201,8 @@ async def probe_load(
     health_base: str | None = None,
 ) -> Probe:
     """``clients`` users asking for ``machine`` (each waits ``pause_s`` between its requests), one
-    polling ``/health/live`` and ``/health/ready`` (on the main port, and on ``health_base`` when
-    given), one scoring ``row`` inline; for ``seconds``."""
+    polling ``/health/live`` and ``/health/ready`` on the main port (and, when given, a process of
+    its own polling them on ``health_base``), one scoring ``row`` inline; for ``seconds``."""
     out = Probe()
     stop_at = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients + 4)
@@ -216,17 +223,12 @@ async def probe_load(
                 await asyncio.sleep(pause_s)
 
         async def health() -> None:
-            bases = [("", out.health_latencies_s)]
-            if health_base is not None:
-                bases.append((health_base, out.listener_latencies_s))
             while time.monotonic() < stop_at:
-                for base_url, latencies in bases:
-                    for path in ("/health/live", "/health/ready"):
-                        r, took = await timed("GET", base_url + path)
-                        latencies.append(took)
-                        if path == "/health/ready":
-                            status = str(r.json().get("status")) if r.status_code == 200 else "503"
-                            out.ready_statuses.add(status)
+                for path in ("/health/live", "/health/ready"):
+                    r, took = await timed("GET", path)
+                    out.health_latencies_s.append(took)
+                    if path == "/health/ready":
+                        out.ready_statuses.add(str(r.json().get("status")) if r.status_code == 200 else "503")
                 await asyncio.sleep(pause_s)
 
         async def inline() -> None:
@@ -236,5 +238,73 @@ async def probe_load(
                 out.inline_latencies_s.append(took)
                 await asyncio.sleep(pause_s)
 
+        poller = _HealthPoller(health_base, seconds, pause_s) if health_base else None
         await asyncio.gather(*(by_machine() for _ in range(clients)), health(), inline())
+        if poller is not None:
+            out.listener_latencies_s = poller.latencies()
     return out
+
+
+_POLLER = r"""
+import http.client, json, sys, time
+host, port, seconds, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+out, stop_at = [], time.monotonic() + seconds
+while time.monotonic() < stop_at:
+    for path in ("/health/live", "/health/ready"):
+        started = time.perf_counter()
+        c = http.client.HTTPConnection(host, port, timeout=10)
+        c.request("GET", path)
+        c.getresponse().read()
+        c.close()
+        out.append(time.perf_counter() - started)
+    time.sleep(pause)
+print(json.dumps(out))
+"""
+
+
+class _HealthPoller:
+    """The probes as the kubelet sends them: a process of its own (not queued behind the load
+    client's event loop), a new connection per probe, against the health port."""
+
+    def __init__(self, base: str, seconds: float, pause_s: float) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        argv = [sys.executable, "-c", _POLLER, host, port, str(seconds), str(pause_s)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+    def latencies(self) -> list[float]:
+        stdout, _ = self.proc.communicate(timeout=120)
+        return [float(x) for x in json.loads(stdout)]
+
+
+async def dribble(
+    port: int, head: bytes, rest: bytes, give_up_s: float, every_s: float = 0.2
+) -> tuple[float, bytes]:
+    """A slow client: send ``head``, then one byte of ``rest`` every ``every_s``. Returns (seconds
+    until the server closed the connection, or ``give_up_s``; what the server sent)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    writer.write(head)
+    received = b""
+
+    async def read_all() -> None:
+        nonlocal received
+        while chunk := await reader.read(4096):
+            received += chunk
+
+    reading = asyncio.ensure_future(read_all())
+    try:
+        for byte in rest:
+            if reading.done() or time.monotonic() - started > give_up_s:
+                break
+            try:
+                writer.write(bytes([byte]))
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(every_s)
+        await asyncio.wait_for(reading, timeout=max(0.1, give_up_s - (time.monotonic() - started)))
+    except TimeoutError:
+        reading.cancel()
+    finally:
+        writer.close()
+    return time.monotonic() - started, received

@@ -1,5 +1,6 @@
-"""``POST /drift`` bodies: the request model, the per-side caps, and the check each body asks for
-(the tailed window, rows against the serving reference, or two ad-hoc datasets)."""
+"""``POST /drift`` bodies: the request model, the per-side caps, the cost cap (``drift.cost``), and
+the check each body asks for (the tailed window, rows against the serving reference, or two ad-hoc
+datasets)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.bundle import frame_hash
 from core.errors import InvalidInput
 from drift.calibration import calibrate
+from drift.cost import estimated_cost_s, refuse_if_too_costly
 from drift.detector import DriftCheck, ReferenceInfo, check_drift, window_info
 from drift.monitor import DriftMonitor
 from drift.settings import DriftSettings
@@ -65,9 +67,26 @@ def run(body: DriftRequest, monitor: DriftMonitor, settings: DriftSettings) -> D
         return monitor.check_window()
     current = frame(body.current, "current", settings)
     if body.reference is None:
+        serving = monitor.reference
+        if serving is not None:  # its calibration is the sidecar's own, cached: the check alone
+            cost = estimated_cost_s(len(serving.frame), len(current), len(serving.features))
+            shape = {"reference_rows": len(serving.frame), "current_rows": len(current)}
+            refuse_if_too_costly(
+                cost, settings.max_request_cost_s, {**shape, "columns": len(serving.features)}
+            )
         return monitor.check_rows(current)
     reference = frame(body.reference, "reference", settings)
     numeric = [c for c in reference.columns if c in current.columns]
+    columns = len(set(reference.columns) | set(current.columns))
+    cost = estimated_cost_s(
+        len(reference),
+        len(current),
+        columns,
+        calibrated_columns=len(numeric) if monitor.calibrated else 0,
+        draws=monitor.calibration_draws,
+    )
+    shape = {"reference_rows": len(reference), "current_rows": len(current), "columns": columns}
+    refuse_if_too_costly(cost, settings.max_request_cost_s, shape)
     info = ReferenceInfo(
         model_version=None,
         reference_hash=frame_hash(reference[numeric]) if numeric else "sha256:",

@@ -108,6 +108,9 @@ class DriftSettings(ServiceSettings, BaseSettings):
     max_request_cells: int = Field(default=20_000, ge=1, le=100_000_000)
     """Rows x columns per side: the compute cost of a check grows with it (calibration of an ad-hoc
     reference draws windows from it), so beyond it a request is refused before any work (422)."""
+    max_request_cost_s: float = Field(default=0.5, gt=0, le=600)
+    """A ``POST /drift`` check estimated (``drift.cost``, from its rows, columns and calibration
+    resamples) to cost more CPU seconds than this is refused before any work (422 ``too_costly``)."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Larger bodies are refused (413) before they are parsed; a JSON number of ~20 bytes per cell
     puts two sides of ``max_request_cells`` under 1 MiB; the limit leaves room for long names."""

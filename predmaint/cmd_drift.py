@@ -58,14 +58,7 @@ def serve(
         f"drift sidecar on http://{settings.host}:{settings.port} (reference: {source}; "
         f"inference log: {settings.resolved_log_dir(layout)})"
     )
-    serve_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        header_timeout_s=settings.header_timeout_s,
-        body_timeout_s=settings.body_timeout_s,
-        log_level=log_level,
-    )
+    serve_app(create_app(settings), settings, log_level)
 
 
 def _read(path: Path) -> object:

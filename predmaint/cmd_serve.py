@@ -81,11 +81,4 @@ def serve(
         f"scoring facade on http://{settings.host}:{settings.port} (model: {source}; online store: "
         f"{store}; data directory: {layout.root})"
     )
-    serve_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        header_timeout_s=settings.header_timeout_s,
-        body_timeout_s=settings.body_timeout_s,
-        log_level=log_level,
-    )
+    serve_app(create_app(settings), settings, log_level)

@@ -17,8 +17,10 @@ Idle keep-alive connections are closed by uvicorn's own ``timeout_keep_alive``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 import orjson
 import uvicorn
@@ -90,15 +92,26 @@ def deadline_protocol(header_timeout_s: float, body_timeout_s: float) -> type[De
     )
 
 
-def server_config(
-    app: Any, *, host: str, port: int, header_timeout_s: float, body_timeout_s: float, log_level: str = "info"
-) -> uvicorn.Config:
+class ServedSettings(Protocol):
+    """What serving needs from a service's settings (``ScoringSettings``, ``DriftSettings``)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def header_timeout_s(self) -> float: ...
+    @property
+    def body_timeout_s(self) -> float: ...
+
+
+def server_config(app: Any, settings: ServedSettings, log_level: str = "info") -> uvicorn.Config:
     """One worker, no access log, uvloop when installed, the deadline protocol."""
     return uvicorn.Config(
         app,
-        host=host,
-        port=port,
-        http=deadline_protocol(header_timeout_s, body_timeout_s),
+        host=settings.host,
+        port=settings.port,
+        http=deadline_protocol(settings.header_timeout_s, settings.body_timeout_s),
         log_level=log_level,
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,
@@ -106,16 +119,19 @@ def server_config(
     )
 
 
-def serve(
-    app: Any, *, host: str, port: int, header_timeout_s: float, body_timeout_s: float, log_level: str = "info"
-) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (uvicorn's graceful shutdown)."""
-    config = server_config(
-        app,
-        host=host,
-        port=port,
-        header_timeout_s=header_timeout_s,
-        body_timeout_s=body_timeout_s,
-        log_level=log_level,
-    )
-    uvicorn.Server(config).run()
+def serve(app: Any, settings: ServedSettings, log_level: str = "info") -> None:
+    """Serve ``app`` on ``settings.host:port`` until SIGINT/SIGTERM (uvicorn's graceful shutdown)."""
+    uvicorn.Server(server_config(app, settings, log_level)).run()
+
+
+def main(prog: str, settings_class: Callable[..., ServedSettings], create_app: Callable[[Any], Any]) -> None:
+    """``python -m <service> [--host H] [--port P] [--log-level LEVEL]``: the service configured by
+    its environment (the options override its host and port), served by :func:`serve`."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--host", help="bind address (overrides the settings' host)")
+    parser.add_argument("--port", type=int, help="port (overrides the settings' port)")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level")
+    args = parser.parse_args()
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    settings = settings_class(**overrides)
+    serve(create_app(settings), settings, args.log_level)

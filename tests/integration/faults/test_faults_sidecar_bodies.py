@@ -68,3 +68,19 @@ def test_values_at_the_bound_are_checked_not_refused(sidecar: TestClient) -> Non
     r = sidecar.post("/drift", json={"reference": reference, "current": current})
     assert r.status_code == 200, r.text
     assert r.json()["status"] in ("ok", "no_verdict")
+
+
+def test_the_costliest_request_within_the_caps_is_refused_as_too_costly(sidecar: TestClient) -> None:
+    """625 rows x 32 columns a side is within every cap and cost 1.28 s of CPU (issue 13): the cost
+    model (``drift.cost``) refuses it before any work, naming its estimate and the cap."""
+    settings: DriftSettings = sidecar.app.state.settings  # type: ignore[attr-defined]
+    rows = settings.max_request_cells // settings.max_request_columns
+    body = {"reference": _rows(rows, 32), "current": _rows(rows, 32, seed=1)}
+    r = sidecar.post("/drift", json=body)
+    assert r.status_code == 422, r.text
+    error = r.json()
+    assert error["error"] == "too_costly"
+    assert error["detail"]["estimated_s"] > error["detail"]["max_s"] == settings.max_request_cost_s
+    assert (error["detail"]["reference_rows"], error["detail"]["columns"]) == (rows, 32)
+    small = sidecar.post("/drift", json={"reference": _rows(300, 4), "current": _rows(300, 4, seed=2)})
+    assert small.status_code == 200, small.text

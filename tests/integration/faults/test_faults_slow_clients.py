@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from bench.fault_rig import Facade
+from bench.fault_rig import Facade, dribble
 from core.bundle import Bundle
 
 pytestmark = pytest.mark.integration
@@ -42,36 +42,6 @@ def facade(bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield running
 
 
-async def _dribble(port: int, head: bytes, dribble: bytes, give_up_s: float) -> tuple[float, bytes]:
-    """Send ``head``, then one byte of ``dribble`` every DRIBBLE_EVERY_S; (seconds until the server
-    closed the connection, what it sent). ``give_up_s`` bounds the wait."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    started = time.monotonic()
-    writer.write(head)
-    received = b""
-
-    async def read_all() -> None:
-        nonlocal received
-        while chunk := await reader.read(4096):
-            received += chunk
-
-    reading = asyncio.ensure_future(read_all())
-    try:
-        for byte in dribble:
-            if reading.done() or time.monotonic() - started > give_up_s:
-                break
-            try:
-                writer.write(bytes([byte]))
-                await writer.drain()
-            except ConnectionError:
-                break
-            await asyncio.sleep(DRIBBLE_EVERY_S)
-        await asyncio.wait_for(reading, timeout=max(0.1, give_up_s - (time.monotonic() - started)))
-    finally:
-        writer.close()
-    return time.monotonic() - started, received
-
-
 async def _normal_client(base: str, row: dict[str, float], seconds: float) -> list[int]:
     statuses = []
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -86,10 +56,13 @@ def test_slow_headers_are_cut_at_the_deadline_while_others_are_served(
     facade: Facade, row: dict[str, float]
 ) -> None:
     head = b"POST /predict HTTP/1.1\r\nhost: x\r\n"
-    dribble = b"x-slow: " + b"a" * 200  # never ends its headers
+    slow_headers = b"x-slow: " + b"a" * 200  # never ends its headers
 
     async def run() -> tuple[list[tuple[float, bytes]], list[int], int]:
-        slow = [_dribble(facade.port, head, dribble, HEADER_TIMEOUT_S + 10) for _ in range(SLOW_CLIENTS)]
+        slow = [
+            dribble(facade.port, head, slow_headers, HEADER_TIMEOUT_S + 10, DRIBBLE_EVERY_S)
+            for _ in range(SLOW_CLIENTS)
+        ]
         results = await asyncio.gather(
             asyncio.gather(*slow), _normal_client(facade.base, row, HEADER_TIMEOUT_S + 1)
         )
@@ -111,7 +84,7 @@ def test_a_slow_body_is_cut_at_the_body_deadline(facade: Facade) -> None:
     head = (
         b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 400\r\n\r\n"
     )
-    took, received = asyncio.run(_dribble(facade.port, head, b" " * 400, BODY_TIMEOUT_S + 10))
+    took, received = asyncio.run(dribble(facade.port, head, b" " * 400, BODY_TIMEOUT_S + 10, DRIBBLE_EVERY_S))
     assert BODY_TIMEOUT_S - 0.1 < took < BODY_TIMEOUT_S + SLACK_S, took
     assert b" 500 " not in received  # the route saw a disconnect, not a crash
     ok = httpx.get(f"{facade.base}/health/ready", timeout=5)
