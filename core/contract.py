@@ -181,6 +181,15 @@ DAY_MEAN_FEATURES: Final[tuple[tuple[str, str], ...]] = tuple(
     (f"{name}_{DAY_MEAN_HOURS}h", name) for name, _, _ in RELATIVE_FEATURES
 )
 """(feature name, hourly relative feature it averages)."""
+DAY_MEAN_RESTART_GAP_H: Final = 2
+"""A stop of a machine of at least this many hours (no windows: maintenance, repair, an outage)
+restarts its day means: the hours after it are averaged without the hours before, so the last
+degraded day before a repair does not carry over into the repaired machine's first day."""
+COLD_OFFSET_LIMIT: Final = 2.0
+"""A cold machine's baseline is its type's, shifted by the machine's own offset from it (its own
+median minus the type's at the same hours, from the days it has), limited to +-this many of the
+type's robust standard deviations: a machine that simply runs a little warmer than its type is not
+news, while one that arrives far outside its type still shows."""
 BASELINE_DAYS_FEATURE: Final = "baseline_days"
 """How many own days the baseline had (0..BASELINE_DAYS); below MIN_BASELINE_DAYS the OWN features
 are against the type's baseline (cold start)."""

@@ -16,19 +16,19 @@ the tail file, so a live Ingestor continues the windows the history left open.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, IS_SPARSE, TIMESTAMP, WINDOW
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, IS_SPARSE, LATE_GRACE, TIMESTAMP, WINDOW
 from core.layout import DataLayout
 from features.aggregate import WINDOW_COLUMNS, aggregate_clean, prepare_readings
+from features.offline import DayFileAppender
 from features.relative import RelativeState, read_machine_types
-from features.store import write_offline
-from features.tail import tail_of, write_tail
+from features.tail import write_tail
 from features.validate import validate_frame
 
 Progress = Callable[[int, int], None]
@@ -65,7 +65,8 @@ class HistoryIngest:
     def __init__(self, layout: DataLayout, *, created_at: datetime | None = None) -> None:
         self._layout = layout
         self._created = created_at or datetime.now(UTC)
-        self._relative = RelativeState(read_machine_types(layout))
+        # every chunk holds whole hours of every machine: no rows need holding for revisions
+        self._relative = RelativeState(read_machine_types(layout), rows_kept=timedelta(0))
         self._boundary_ns: int | None = None  # end of the last window written
         self._received = self._accepted = self._duplicates = self._late = 0
         self._machines: set[str] = set()
@@ -73,7 +74,8 @@ class HistoryIngest:
         self._files: set[str] = set()
         self._first: pd.Timestamp | None = None
         self._last: pd.Timestamp | None = None
-        self._tail = pd.DataFrame()
+        self._tail = _Tail()
+        self._days = DayFileAppender(layout)
 
     def add(self, readings: pd.DataFrame) -> int:
         """Clean, aggregate and write one chunk (rows in arrival order); returns windows written."""
@@ -98,19 +100,20 @@ class HistoryIngest:
         self._machines.update(pd.unique(clean[ENTITY_KEY]).tolist())
         windows = self._relative.update(aggregate_clean(clean, created_at=self._created))
         windows = windows[list(WINDOW_COLUMNS)]
-        self._files.update(str(p) for p in write_offline(self._layout, windows))
+        self._files.update(str(p) for p in self._days.write(windows))
         self._windows += len(windows)
         self._sparse += int(windows[IS_SPARSE].sum())
         first, last = windows[EVENT_TIMESTAMP].min(), windows[EVENT_TIMESTAMP].max()
         self._first = first if self._first is None else min(self._first, first)
         self._last = last if self._last is None else max(self._last, last)
-        # the readings that can still change a window once live ingest continues
-        self._tail = tail_of(pd.concat([self._tail, clean], ignore_index=True) if len(self._tail) else clean)
+        self._tail.add(clean)
         return len(windows)
 
     def finish(self) -> HistorySummary:
-        """Write the tail file and say what was written."""
-        write_tail(self._layout, self._tail if len(self._tail) else _no_readings())
+        """Put the last day file in place, write the tail file and say what was written."""
+        self._days.close()
+        tail = self._tail.frame()
+        write_tail(self._layout, tail if len(tail) else _no_readings())
         return HistorySummary(
             received=self._received,
             accepted=self._accepted,
@@ -123,6 +126,50 @@ class HistoryIngest:
             first_window_end=self._first.to_pydatetime() if self._first is not None else None,
             last_window_end=self._last.to_pydatetime() if self._last is not None else None,
         )
+
+
+class _Tail:
+    """The readings that can still change a window once live ingest continues (what
+    :func:`~features.tail.tail_of` keeps of the whole history), gathered chunk by chunk without
+    concatenating the held readings for every chunk: chunks are kept whole, rows too old for their
+    machine's newest reading are dropped once they are most of a chunk."""
+
+    _REACH: Final = int((LATE_GRACE + WINDOW).total_seconds() * 1e9)
+
+    def __init__(self) -> None:
+        self._codes: dict[str, int] = {}
+        self._newest = np.zeros(0, np.int64)
+        self._parts: list[tuple[pd.DataFrame, np.ndarray, np.ndarray]] = []  # frame, codes, ns
+
+    def add(self, clean: pd.DataFrame) -> None:
+        names, uniques = pd.factorize(clean[ENTITY_KEY], sort=False)
+        for name in uniques:
+            self._codes.setdefault(str(name), len(self._codes))
+        codes = np.array([self._codes[str(n)] for n in uniques], dtype=np.int64)[names]
+        ts = pd.DatetimeIndex(clean[TIMESTAMP]).as_unit("ns").asi8
+        if len(self._codes) > len(self._newest):
+            grow = len(self._codes) - len(self._newest)
+            self._newest = np.concatenate([self._newest, np.full(grow, np.iinfo(np.int64).min)])
+        np.maximum.at(self._newest, codes, ts)
+        kept = []
+        for frame, c, t in [*self._parts, (clean, codes, ts)]:
+            alive = t >= self._newest[c] - self._REACH
+            if alive.all():
+                kept.append((frame, c, t))
+            elif 2 * alive.sum() >= len(alive):
+                kept.append((frame, c, t))  # mostly alive: filtered at the end
+            elif alive.any():
+                kept.append((frame.loc[alive], c[alive], t[alive]))
+        self._parts = kept
+
+    def frame(self) -> pd.DataFrame:
+        """The tail's readings (rows in arrival order)."""
+        if not self._parts:
+            return _no_readings()
+        frame = pd.concat([f for f, _, _ in self._parts], ignore_index=True)
+        codes = np.concatenate([c for _, c, _ in self._parts])
+        ts = np.concatenate([t for _, _, t in self._parts])
+        return pd.DataFrame(frame.loc[ts >= self._newest[codes] - self._REACH].reset_index(drop=True))
 
 
 def _no_readings() -> pd.DataFrame:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -101,6 +101,68 @@ def write_offline(layout: DataLayout, windows: pd.DataFrame) -> list[Path]:
             tmp.replace(path)
             written.append(path)
     return written
+
+
+class DayFileAppender:
+    """Bulk writes in time order (history ingest): each day file is written once, a row group per
+    :meth:`write`, instead of being read, merged and rewritten for every chunk (at 2,000 machines a
+    day file is 48,000 rows and a chunk two hours). A day goes into place (dot name, rename, under
+    the lock) when a later day starts or at :meth:`close`; a day file that already exists, before or
+    meanwhile, is merged as :func:`write_offline` does. The windows written must not repeat a
+    (machine, window) and must come in time order (a day is never written again once closed)."""
+
+    def __init__(self, layout: DataLayout) -> None:
+        self._layout = layout
+        self._day: str | None = None
+        self._writer: Any = None  # pyarrow.parquet.ParquetWriter of the open day, if new
+        self._tmp: Path | None = None
+        self._schema = _arrow_schema()
+
+    def write(self, windows: pd.DataFrame) -> list[Path]:
+        """Add windows; returns the day files they go to (in place once closed)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if len(windows) == 0:
+            return []
+        frame = windows[list(WINDOW_COLUMNS)]
+        days = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m-%d")
+        paths = []
+        for day, part in frame.groupby(days.to_numpy(), sort=True):
+            path = self._layout.windows_dir / _DAY_FILE.format(day=day)
+            if day != self._day:
+                self.close()
+                self._day = str(day)
+                if not path.exists():
+                    self._layout.windows_dir.mkdir(parents=True, exist_ok=True)
+                    self._tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+                    self._writer = pq.ParquetWriter(self._tmp, self._schema, compression="snappy")
+            if self._writer is None:  # the day was there before: merge, as a live write does
+                write_offline(self._layout, part)
+            else:
+                self._writer.write_table(
+                    pa.Table.from_pandas(part, schema=self._schema, preserve_index=False)
+                )
+            paths.append(path)
+        return paths
+
+    def close(self) -> None:
+        """Put the open day file in place."""
+        writer, tmp, day = self._writer, self._tmp, self._day
+        self._writer = self._tmp = self._day = None
+        if writer is None or tmp is None or day is None:
+            return
+        writer.close()
+        path = self._layout.windows_dir / _DAY_FILE.format(day=day)
+        with _offline_lock(self._layout):
+            if not path.exists():
+                tmp.replace(path)
+                return
+        import pyarrow.parquet as pq
+
+        # written meanwhile (a live ingest beside the history): merge like any write
+        write_offline(self._layout, pq.read_table(tmp, schema=self._schema).to_pandas())
+        tmp.unlink()
 
 
 def offline_files(layout: DataLayout) -> list[Path]:

@@ -1,8 +1,9 @@
 """Machine- and peer-relative features of hourly windows (``RELATIVE_FEATURES`` in the contract).
 
-One function, :func:`relative_features`, computes them for the bulk path (a whole history) and the
-streaming path (:class:`RelativeState`, which keeps the last ``BASELINE_DAYS`` days of windows and
-calls the same function for the hours a batch touched), so both give the same values.
+The same functions compute them for the bulk path (:func:`with_relative`, a whole history) and the
+streaming path (:class:`RelativeState`, which keeps the last ``KEPT_HOURS`` of windows as per-machine
+arrays and computes the hours a batch touched), on the same (machine, hour) grids, so both give the
+same values to the last bit.
 
 For a window of machine ``m`` ending at hour ``h`` and a statistic ``x`` (e.g. the hour's mean
 temperature):
@@ -10,9 +11,13 @@ temperature):
 - **own**: ``x`` against ``m``'s own windows ending at ``h - 24 h, ..., h - BASELINE_DAYS x 24 h``
   (same hour of day: the load cycle is daily). Only windows strictly before ``h`` are used, so the
   value is point-in-time correct. With fewer than ``MIN_BASELINE_DAYS`` such windows the machine is
-  cold and ``x`` is compared with its type's baseline (every window of its type at those hours) and
-  ``baseline_is_cold`` is set; ``baseline_days`` says how many own days there were. Before any
-  history exists at all, the type's windows of the same hour stand in.
+  cold and ``x`` is compared with its type's baseline (every window of its type at those hours),
+  shifted by the machine's own offset from it on the days it has, limited to ``COLD_OFFSET_LIMIT``
+  of the type's robust spread, and ``baseline_is_cold`` is set; ``baseline_days`` says how many own
+  days there were. Before any history exists at all, the type's windows of the same hour stand in.
+- **day means** (``DAY_MEAN_FEATURES``): each hourly feature averaged over the machine's last
+  ``DAY_MEAN_HOURS`` hours, restarting after a stop of ``DAY_MEAN_RESTART_GAP_H`` hours or more
+  (a repair), so that the hours before a stop do not carry over.
 - **peers**: against the windows of ``m``'s machine type ending at ``h`` (the same hour, which
   holds readings before ``h`` only). A fleet-wide shift moves the median with it and cancels; one
   machine's fault does not move the median.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -42,9 +48,11 @@ from core.contract import (
     BASELINE_DAYS,
     BASELINE_DAYS_FEATURE,
     BASELINE_IS_COLD,
+    COLD_OFFSET_LIMIT,
     CREATED_TIMESTAMP,
     DAY_MEAN_FEATURES,
     DAY_MEAN_HOURS,
+    DAY_MEAN_RESTART_GAP_H,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     EXCESS_ONLY_BASES,
@@ -130,38 +138,90 @@ def relative_features(
     if not mask.any():
         out[BASELINE_IS_COLD] = out[BASELINE_IS_COLD].astype(bool)
         return out
-    machine_codes, machines = pd.factorize(windows[ENTITY_KEY], sort=False)
-    ts = pd.DatetimeIndex(windows[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8
-    t0 = ts.min()
-    hour = (ts - t0) // _HOUR_NS
-    n_m, n_h = len(machines), int(hour.max()) + 1
-    types = np.array([machine_types.get(str(m), UNKNOWN_MACHINE_TYPE) for m in machines], dtype=object)
-    type_codes, type_names = pd.factorize(types, sort=True)
-    usable = ~windows[IS_SPARSE].fillna(True).to_numpy(dtype=bool)
+    grids = _Grids.of(windows, machine_types)
+    for name, values in _hourly(grids, grids.codes[mask], grids.hours[mask]).items():
+        out[name] = values
+    return out
 
-    t_m, t_h = machine_codes[mask], hour[mask]
+
+@dataclass
+class _Grids:
+    """Windows as (machine, hour) grids, the one input of :func:`_hourly` and :func:`_day_means`
+    for both paths: ``values`` (BASES, M, H) the statistics of every window (NaN: no window),
+    ``usable`` (M, H) a window that is not sparse, ``present`` (M, H) any window, ``hourly``
+    (hourly relative features, M, H) where known, ``types`` (M,) type codes of the machines."""
+
+    values: np.ndarray
+    usable: np.ndarray
+    present: np.ndarray
+    hourly: np.ndarray
+    types: np.ndarray
+    codes: np.ndarray  # per row of the frame they were built from (bulk only)
+    hours: np.ndarray
+
+    @classmethod
+    def of(cls, windows: pd.DataFrame, machine_types: Mapping[str, str]) -> _Grids:
+        """The grids of a windows frame (hours from its earliest window)."""
+        codes, machines = pd.factorize(windows[ENTITY_KEY], sort=False)
+        hour = _hours(windows)
+        hour = hour - hour.min()
+        shape = (len(machines), int(hour.max()) + 1)
+        types = [machine_types.get(str(m), UNKNOWN_MACHINE_TYPE) for m in machines]
+        grids = cls(
+            values=np.full((len(BASES), *shape), np.nan),
+            usable=np.zeros(shape, bool),
+            present=np.zeros(shape, bool),
+            hourly=np.full((len(_HOURLY), *shape), np.nan),
+            types=pd.factorize(np.array(types, dtype=object), sort=True)[0],
+            codes=codes,
+            hours=hour,
+        )
+        grids.write(codes, hour, windows)
+        return grids
+
+    def write(self, codes: np.ndarray, hours: np.ndarray, windows: pd.DataFrame) -> None:
+        """Put the rows of ``windows`` (at ``codes``, ``hours``) into the grids; their hourly
+        relative features too when the frame has them."""
+        for b, base in enumerate(BASES):
+            self.values[b, codes, hours] = windows[base].to_numpy(np.float64)
+        self.usable[codes, hours] = ~windows[IS_SPARSE].fillna(True).to_numpy(dtype=bool)
+        self.present[codes, hours] = True
+        for k, name in enumerate(_HOURLY):
+            if name in windows:
+                self.hourly[k, codes, hours] = windows[name].to_numpy(np.float64)
+
+
+_HOURLY: Final[tuple[str, ...]] = tuple(name for name, _, _ in RELATIVE_FEATURES)
+_BLOCK: Final = 65_536
+"""Target rows per block of the day means' (rows x hours) gathers."""
+
+
+def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.ndarray]:
+    """Hourly relative features, baseline days and cold flag of the cells (``t_m``, ``t_h``). The
+    peers' statistics of an hour are over the cells given for it: give every window of the hour."""
+    n_h = grids.present.shape[1]
+    type_codes = grids.types
+    out: dict[str, np.ndarray] = {}
     # the target hours' columns: the hour itself and the same hour on each of the previous days
     lags = np.arange(1, BASELINE_DAYS + 1) * _DAY_STEPS
+    usable_t = grids.usable[t_m, t_h]
     days = None
-    for base in BASES:
-        grid = np.full((n_m, n_h), np.nan)
-        grid[machine_codes[usable], hour[usable]] = windows[base].to_numpy(np.float64)[usable]
+    for b, base in enumerate(BASES):
+        grid = np.where(grids.usable, grids.values[b], np.nan)
         lag_h = t_h[None, :] - lags[:, None]  # (N, T)
         valid = lag_h >= 0
         own_vals = np.where(valid, grid[t_m[None, :], np.where(valid, lag_h, 0)], np.nan)  # (N, T)
         own_med, own_scale, own_n = _robust(own_vals, axis=0)
         if days is None:
             days = own_n
-        x = windows[base].to_numpy(np.float64)[mask]
+        x = grids.values[b][t_m, t_h]
         peer_med = np.full(len(t_h), np.nan)
         peer_scale = np.full(len(t_h), np.nan)
         type_med = np.full(len(t_h), np.nan)
         type_scale = np.full(len(t_h), np.nan)
         target_types = type_codes[t_m]
-        for code in range(len(type_names)):
+        for code in np.unique(target_types):
             rows = np.flatnonzero(target_types == code)
-            if not len(rows):
-                continue
             peers = grid[type_codes == code]  # (P, H)
             # the type's statistics depend on the hour only: compute them once per distinct hour
             hours, back = np.unique(t_h[rows], return_inverse=True)
@@ -174,12 +234,17 @@ def relative_features(
             type_med[rows], type_scale[rows] = med[back], scale[back]
         cold = own_n < MIN_BASELINE_DAYS
         no_type = ~np.isfinite(type_med)
-        base_med = np.where(cold, np.where(no_type, peer_med, type_med), own_med)
-        base_scale = np.where(cold, np.where(no_type, peer_scale, type_scale), own_scale)
+        cold_med = np.where(no_type, peer_med, type_med)
+        cold_scale = np.where(no_type, peer_scale, type_scale)
+        # the cold machine's own offset from its type (from the days it has), within the limit
+        limit = COLD_OFFSET_LIMIT * np.nan_to_num(cold_scale)
+        offset = np.clip(np.nan_to_num(own_med - cold_med), -limit, limit)
+        base_med = np.where(cold, cold_med + offset, own_med)
+        base_scale = np.where(cold, cold_scale, own_scale)
         # peers: each machine's excess over its own baseline, against its type's excesses this hour
         excess = x - base_med
         group = target_types.astype(np.int64) * n_h + t_h
-        ok = usable[mask] & np.isfinite(excess)
+        ok = usable_t & np.isfinite(excess)
         stats = pd.DataFrame({"g": group[ok], "r": excess[ok]}).groupby("g")["r"]
         g_med = stats.median()
         g_mad = (excess[ok] - g_med.reindex(group[ok]).to_numpy()).__abs__()
@@ -188,45 +253,56 @@ def relative_features(
         spread = np.maximum(
             MAD_TO_SIGMA * g_mad.reindex(group).to_numpy(), RELATIVE_SCALE_FLOOR * np.abs(base_med)
         )
-        for name, b, kind in RELATIVE_FEATURES:
-            if b != base:
+        for name, b_name, kind in RELATIVE_FEATURES:
+            if b_name != base:
                 continue
             if kind == OWN:
-                out[name] = _deviation(x, base_med, base_scale, excess_only=base in EXCESS_ONLY_BASES)
+                value = _deviation(x, base_med, base_scale, excess_only=base in EXCESS_ONLY_BASES)
             else:
-                out[name] = _deviation(excess, med, spread, excess_only=base in EXCESS_ONLY_BASES)
+                value = _deviation(excess, med, spread, excess_only=base in EXCESS_ONLY_BASES)
+            # no usable peer at all (a lone sparse window): no deviation to speak of
+            out[name] = np.nan_to_num(value, nan=0.0)
     assert days is not None
     out[BASELINE_DAYS_FEATURE] = days.astype(np.float64)
     out[BASELINE_IS_COLD] = days < MIN_BASELINE_DAYS
-    # no usable peer at all (a lone sparse window): no deviation to speak of
-    names = [name for name, _, _ in RELATIVE_FEATURES]
-    out[names] = out[names].fillna(0.0)
     return out
 
 
-def _day_means(frame: pd.DataFrame, targets: np.ndarray) -> pd.DataFrame:
-    """``DAY_MEAN_FEATURES`` of the target rows: per machine, the mean of each hourly relative
-    feature over its windows ending in the last ``DAY_MEAN_HOURS`` hours (the row's own included),
-    read from ``frame``, whose hourly relative columns must be filled for those windows."""
-    codes, _ = pd.factorize(frame[ENTITY_KEY], sort=False)
-    ts = pd.DatetimeIndex(frame[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8
-    hour = (ts - ts.min()) // _HOUR_NS
-    n_m, n_h = int(codes.max()) + 1, int(hour.max()) + 1
-    t_m, t_h = codes[targets], hour[targets]
-    lo = np.maximum(t_h - DAY_MEAN_HOURS, -1)
-    out = pd.DataFrame(index=frame.index[targets])
-    for name, hourly in DAY_MEAN_FEATURES:
-        values = frame[hourly].to_numpy(np.float64)
-        present = np.isfinite(values)
-        total = np.zeros((n_m, n_h + 1))
-        count = np.zeros((n_m, n_h + 1))
-        total[codes[present], hour[present] + 1] = values[present]
-        count[codes[present], hour[present] + 1] = 1.0
-        total, count = total.cumsum(axis=1), count.cumsum(axis=1)
-        s = total[t_m, t_h + 1] - total[t_m, lo + 1]
-        n = count[t_m, t_h + 1] - count[t_m, lo + 1]
-        out[name] = np.where(n > 0, s / np.maximum(n, 1), 0.0)
+def _day_means(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.ndarray]:
+    """``DAY_MEAN_FEATURES`` of the cells (``t_m``, ``t_h``): per machine, the mean of each hourly
+    relative feature over its windows ending in the last ``DAY_MEAN_HOURS`` hours (the cell's own
+    included) and after its last stop (a window with none in the ``DAY_MEAN_RESTART_GAP_H`` hours
+    before it; hours outside the grids count as none), from ``grids.hourly``, which must be filled
+    for those windows."""
+    span, gap = DAY_MEAN_HOURS, DAY_MEAN_RESTART_GAP_H
+    back = np.arange(span + gap)  # hours back from the cell: h, h - 1, ...
+    out = {name: np.empty(len(t_m)) for name, _ in DAY_MEAN_FEATURES}
+    for lo in range(0, len(t_m), _BLOCK):
+        m = t_m[lo : lo + _BLOCK, None]
+        cols = t_h[lo : lo + _BLOCK, None] - back[None, :]
+        inside = cols >= 0
+        cols = np.where(inside, cols, 0)
+        here = grids.present[m, cols] & inside
+        before = np.zeros_like(here[:, :span])
+        for g in range(1, gap + 1):
+            before |= here[:, g : g + span]
+        start = here[:, :span] & ~before
+        # the newest restart within the span (none: the whole span counts)
+        newest = np.where(start.any(axis=1), start.argmax(axis=1), span - 1)
+        used = back[None, :span] <= newest[:, None]
+        for (name, _), k in zip(DAY_MEAN_FEATURES, range(len(_HOURLY)), strict=True):
+            values = grids.hourly[k][m, cols[:, :span]]
+            ok = used & inside[:, :span] & np.isfinite(values)
+            total = np.where(ok, values, 0.0).sum(axis=1)
+            count = ok.sum(axis=1)
+            out[name][lo : lo + _BLOCK] = np.where(count > 0, total / np.maximum(count, 1), 0.0)
     return out
+
+
+def _hours(windows: pd.DataFrame) -> np.ndarray:
+    """Hours since the epoch of the windows' ends."""
+    ts = pd.DatetimeIndex(windows[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8
+    return np.asarray(ts // _HOUR_NS, dtype=np.int64)
 
 
 def with_relative(windows: pd.DataFrame, machine_types: Mapping[str, str]) -> pd.DataFrame:
@@ -235,14 +311,15 @@ def with_relative(windows: pd.DataFrame, machine_types: Mapping[str, str]) -> pd
         return windows.assign(**{c: pd.Series(dtype=np.float64) for c in RELATIVE_COLUMNS}).astype(
             {BASELINE_IS_COLD: bool}
         )
-    rel = relative_features(windows, machine_types)
+    grids = _Grids.of(windows, machine_types)
+    rel = _hourly(grids, grids.codes, grids.hours)
+    for k, name in enumerate(_HOURLY):
+        grids.hourly[k, grids.codes, grids.hours] = rel[name]
+    rel |= _day_means(grids, grids.codes, grids.hours)
     out = windows.copy()
     for column in RELATIVE_COLUMNS:
-        out[column] = rel[column].to_numpy()
+        out[column] = rel[column]
     out[BASELINE_IS_COLD] = out[BASELINE_IS_COLD].astype(bool)
-    day = _day_means(out, np.ones(len(out), bool))
-    for column in day.columns:
-        out[column] = day[column].to_numpy()
     return out
 
 
@@ -257,69 +334,177 @@ def windows_of(
     return with_relative(aggregate_windows(readings, **aggregate), machine_types or {})[list(WINDOW_COLUMNS)]
 
 
+KEPT_HOURS: Final = int((HISTORY_NEEDED + DAY) / WINDOW)
+"""Hours of windows :class:`RelativeState` keeps (the baseline's days and a day more)."""
+_CODE, _HOUR = "_machine_code", "_hour"  # the held rows' grid coordinates
+
+
 class RelativeState:
-    """The streaming side: the last ``BASELINE_DAYS`` days (and a day more) of windows, so that a
-    batch's changed windows get the relative features :func:`with_relative` would give them.
+    """The streaming side: the last ``KEPT_HOURS`` of windows as arrays (per machine and hour: the
+    ``BASES`` statistics, sparse and present flags and the hourly relative features, about 14 KB
+    per machine), plus the full rows of the last ``rows_kept`` (those a batch can still revise), so
+    that a batch's changed windows get the relative features :func:`with_relative` would give them
+    (both paths compute them with the same functions on the same grids).
 
     :meth:`update` takes the windows a batch changed and returns them together with every other
-    window of the same hours (the peers' deviations move when one machine's window changes), all
+    held window of the same hours (the peers' deviations move when one machine's window changes), all
     with recomputed relative features and the batch's ``created_timestamp``. Once every machine's
-    window of an hour is complete, the rows returned for it equal the bulk path's.
+    window of an hour is complete, the rows returned for it equal the bulk path's. A changed window
+    older than ``rows_kept`` gets the same values, but its peers' rows of that hour are no longer
+    held and are not returned; one older than ``KEPT_HOURS`` behind the newest is dropped. Bulk
+    history (every chunk holds whole hours of every machine) keeps no rows (``rows_kept=0``).
     """
 
-    def __init__(self, machine_types: Mapping[str, str], history: pd.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        machine_types: Mapping[str, str],
+        history: pd.DataFrame | None = None,
+        *,
+        rows_kept: timedelta = DAY,
+    ) -> None:
         self._types = dict(machine_types)
-        self._frame = history.reset_index(drop=True) if history is not None and len(history) else None
+        self._codes: dict[str, int] = {}
+        self._type_codes: dict[str, int] = {}
+        self._machine_types: list[int] = []
+        self._h0: int | None = None  # hour (since the epoch) of column 0
+        self._grids = _Grids(
+            values=np.full((len(BASES), 0, KEPT_HOURS), np.nan),
+            usable=np.zeros((0, KEPT_HOURS), bool),
+            present=np.zeros((0, KEPT_HOURS), bool),
+            hourly=np.full((len(_HOURLY), 0, KEPT_HOURS), np.nan),
+            types=np.zeros(0, np.int64),
+            codes=np.zeros(0, np.int64),
+            hours=np.zeros(0, np.int64),
+        )
+        self._row_hours = int(rows_kept / WINDOW)
+        self._rows: pd.DataFrame | None = None
+        if history is not None:
+            self.add_history(history)
 
     @property
     def windows(self) -> int:
-        """Windows held (the last ``BASELINE_DAYS`` + 1 days)."""
-        return 0 if self._frame is None else len(self._frame)
+        """Windows held (the last ``KEPT_HOURS``)."""
+        return int(self._grids.present.sum())
+
+    def _code(self, names: np.ndarray) -> np.ndarray:
+        """Grid rows of machines, adding rows for machines not seen before."""
+        codes = self._codes
+        out = np.fromiter((codes.get(m, -1) for m in names), dtype=np.int64, count=len(names))
+        if (out < 0).any():
+            for i in np.flatnonzero(out < 0):
+                name = str(names[i])
+                if name not in codes:
+                    codes[name] = len(codes)
+                    kind = self._types.get(name, UNKNOWN_MACHINE_TYPE)
+                    self._machine_types.append(self._type_codes.setdefault(kind, len(self._type_codes)))
+                out[i] = codes[name]
+            self._grow(len(codes))
+        return out
+
+    def _grow(self, machines: int) -> None:
+        g = self._grids
+        have = g.present.shape[0]
+        if machines > have:
+            more = max(machines, 2 * have) - have
+            g.values = np.concatenate([g.values, np.full((len(BASES), more, KEPT_HOURS), np.nan)], axis=1)
+            g.usable = np.concatenate([g.usable, np.zeros((more, KEPT_HOURS), bool)])
+            g.present = np.concatenate([g.present, np.zeros((more, KEPT_HOURS), bool)])
+            g.hourly = np.concatenate([g.hourly, np.full((len(_HOURLY), more, KEPT_HOURS), np.nan)], axis=1)
+        # machines not yet seen are of their own type: no rows in the grids, they are nobody's peers
+        types = np.full(g.present.shape[0], -1, np.int64)
+        types[: len(self._machine_types)] = self._machine_types
+        g.types = types
+
+    def _advance(self, newest: int) -> None:
+        """Move the grids so that hour ``newest`` (since the epoch) is in the last column or before."""
+        if self._h0 is None:
+            self._h0 = newest - KEPT_HOURS + 1
+            return
+        shift = newest - (self._h0 + KEPT_HOURS - 1)
+        if shift <= 0:
+            return
+        g = self._grids
+        for grid, empty in ((g.values, np.nan), (g.usable, False), (g.present, False), (g.hourly, np.nan)):
+            if shift < KEPT_HOURS:
+                grid[..., :-shift] = grid[..., shift:]
+                grid[..., -shift:] = empty
+            else:
+                grid[...] = empty
+        self._h0 += shift
 
     def add_history(self, windows: pd.DataFrame) -> None:
         """Add windows known from elsewhere (e.g. the offline store, for a machine an ingest worker
         sees for the first time) as history; windows already held keep their held revision."""
         if len(windows) == 0:
             return
-        if self._frame is None:
-            self._frame = windows.reset_index(drop=True)
-            return
-        keys = [ENTITY_KEY, EVENT_TIMESTAMP]
-        known = pd.MultiIndex.from_frame(windows[keys]).isin(pd.MultiIndex.from_frame(self._frame[keys]))
-        self._frame = pd.concat([self._frame, windows.loc[~known]], ignore_index=True)
+        hours = _hours(windows)
+        self._advance(int(hours.max()))
+        assert self._h0 is not None
+        cols = hours - self._h0
+        codes = self._code(windows[ENTITY_KEY].to_numpy(dtype=object))
+        new = (cols >= 0) & ~self._grids.present[codes, np.maximum(cols, 0)]
+        if not new.all():
+            windows, codes, cols, hours = windows.loc[new], codes[new], cols[new], hours[new]
+        self._grids.write(codes, cols, windows)
+        recent = hours > self._h0 + KEPT_HOURS - 1 - self._row_hours
+        if recent.any():
+            rows = windows.loc[recent].assign(**{_CODE: codes[recent], _HOUR: hours[recent]})
+            held = self._rows
+            self._rows = rows if held is None else pd.concat([held, rows], ignore_index=True)
 
     def update(self, changed: pd.DataFrame) -> pd.DataFrame:
         """The changed windows and their peers of the same hours, with relative features
         (``WINDOW_COLUMNS``)."""
         if len(changed) == 0:
             return with_relative(changed, self._types)
-        if self._frame is None:
-            frame = changed.reset_index(drop=True)
+        hours = _hours(changed)
+        self._advance(int(hours.max()))
+        assert self._h0 is not None
+        inside = hours >= self._h0
+        if not inside.all():  # older than the kept hours: nothing to compare with any more
+            changed, hours = changed.loc[inside], hours[inside]
+            if len(changed) == 0:
+                return with_relative(changed, self._types)
+        g = self._grids
+        codes = self._code(changed[ENTITY_KEY].to_numpy(dtype=object))
+        g.write(codes, hours - self._h0, changed.drop(columns=list(_HOURLY), errors="ignore"))
+        part = changed.assign(**{_CODE: codes, _HOUR: hours})
+        held = self._rows
+        if held is not None and len(held):
+            stale = np.isin(_key(held[_CODE].to_numpy(), held[_HOUR].to_numpy()), _key(codes, hours))
+            frame = pd.concat([held.loc[~stale], part], ignore_index=True)
         else:
-            keys = [ENTITY_KEY, EVENT_TIMESTAMP]
-            old = pd.MultiIndex.from_frame(self._frame[keys])
-            stale = old.isin(pd.MultiIndex.from_frame(changed[keys]))
-            frame = pd.concat([self._frame.loc[~stale], changed], ignore_index=True)
-        newest = frame[EVENT_TIMESTAMP].max()
-        keep = (frame[EVENT_TIMESTAMP] > newest - HISTORY_NEEDED - DAY).to_numpy()
-        frame = frame.loc[keep].reset_index(drop=True)
-        targets = frame[EVENT_TIMESTAMP].isin(pd.unique(changed[EVENT_TIMESTAMP])).to_numpy()
-        rel = relative_features(frame, self._types, targets)
+            frame = part.reset_index(drop=True)
+        # every window of the changed hours: the peers' statistics are over all of them
+        cols = np.unique(hours - self._h0)
+        cell_m, j = np.nonzero(g.present[:, cols])
+        cell_h = cols[j]
+        rel = _hourly(g, cell_m, cell_h)
+        for k, name in enumerate(_HOURLY):
+            g.hourly[k, cell_m, cell_h] = rel[name]
+        f_hours = frame[_HOUR].to_numpy()
+        targets = np.isin(f_hours - self._h0, cols)
+        t_m, t_h = frame[_CODE].to_numpy()[targets], f_hours[targets] - self._h0
+        at = np.searchsorted(_key(cell_m, cell_h), _key(t_m, t_h))
+        values = {name: rel[name][at] for name in rel} | _day_means(g, t_m, t_h)
         for column in RELATIVE_COLUMNS:
-            values = rel[column].to_numpy()
             if column not in frame:
-                frame[column] = np.zeros(len(frame), values.dtype)
-            frame.loc[targets, column] = values
+                frame[column] = np.zeros(len(frame), values[column].dtype)
+            frame.loc[targets, column] = values[column]
         frame[BASELINE_IS_COLD] = frame[BASELINE_IS_COLD].astype(bool)
-        day = _day_means(frame, targets)
-        for column in day.columns:
-            frame.loc[targets, column] = day[column].to_numpy()
         frame.loc[targets, CREATED_TIMESTAMP] = changed[CREATED_TIMESTAMP].max()
-        self._frame = frame
-        return pd.DataFrame(frame.loc[targets].reset_index(drop=True))
+        keep = f_hours > self._h0 + KEPT_HOURS - 1 - self._row_hours
+        self._rows = frame.loc[keep].reset_index(drop=True)
+        return pd.DataFrame(frame.loc[targets].drop(columns=[_CODE, _HOUR]).reset_index(drop=True))
+
+
+def _key(codes: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """One int64 per (machine, hour) cell, ordered by machine, then hour."""
+    return np.asarray(codes.astype(np.int64) * (1 << 32) + hours, dtype=np.int64)
 
 
 __all__ = [
+    "KEPT_HOURS",
     "RELATIVE_COLUMNS",
     "RelativeState",
     "read_machine_types",

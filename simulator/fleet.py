@@ -42,14 +42,13 @@ from simulator.failures import (
     schedule,
 )
 from simulator.machines import MACHINE_TYPES, FleetProfiles
+from simulator.noise import FleetNoise
 from simulator.scenarios import DriftEffect, DriftScenario, FailureMode, drift_effect, ramp
-from simulator.seeding import Purpose, rng_for
 
 DEFAULT_START: Final = datetime(2026, 1, 1, tzinfo=UTC)
 CHUNK_S: Final = 86400
 """Length of one noise chunk (readings per chunk = CHUNK_S // interval_s, at least 1)."""
 MONTH_DAYS: Final = 30.0
-NOISE_CACHE_CHUNKS: Final = 2
 
 MACHINES_COLUMNS: Final = (ENTITY_KEY, MACHINE_TYPE)
 
@@ -165,7 +164,7 @@ class FleetSimulator:
         self._drift_s = None if c.drift_time is None else _ns(c.drift_time) / 1e9
         self._events: list[FailureEvent] = []
         self._horizon_s = -np.inf
-        self._noise_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._noise = FleetNoise(c.seed, c.machines, self._chunk)
         # Healthy vibration at average load, the reference for how far a bearing has to degrade.
         self._baseline_vibration = self.profiles.vibration_mm_s[:, 0]
 
@@ -268,31 +267,6 @@ class FleetSimulator:
         self._events = sorted(events, key=lambda e: (e.onset_s, e.machine_index))
         self._horizon_s = horizon
 
-    def _chunk_noise(self, c: int) -> tuple[np.ndarray, np.ndarray]:
-        """Standard normals (3, M, N) and uniforms (M, N) of chunk ``c``; the last few are kept, so a
-        live stream does not redraw a whole day for every small batch."""
-        cached = self._noise_cache.get(c)
-        if cached is not None:
-            return cached
-        n, m = self._chunk, self.config.machines
-        z = np.empty((3, m, n))
-        u = np.empty((m, n))
-        for i in range(m):
-            rng = rng_for(self.config.seed, Purpose.noise, i, c)
-            z[:, i, :] = rng.standard_normal((3, n))
-            u[i, :] = rng.random(n)
-        if len(self._noise_cache) >= NOISE_CACHE_CHUNKS:
-            self._noise_cache.pop(next(iter(self._noise_cache)))
-        self._noise_cache[c] = (z, u)
-        return z, u
-
-    def _noise(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Standard normals (3, M, K) and uniforms (M, K) for readings k0..k1 within one chunk."""
-        c = k0 // self._chunk
-        lo, hi = k0 - c * self._chunk, k1 - c * self._chunk
-        z, u = self._chunk_noise(c)
-        return z[:, :, lo:hi], u[:, lo:hi]
-
     def _block(self, k0: int, k1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Readings k0..k1 (one chunk at most): timestamps ns (K,), running mask (M, K), values (3, M, K)."""
         c = self.config
@@ -310,7 +284,7 @@ class FleetSimulator:
             if e.onset_s <= last and e.repair_end_s > first:
                 effects.apply(e, t_s, float(self._baseline_vibration[e.machine_index]), c.degradation_scale)
 
-        z, u = self._noise(k0, k1)
+        z, u = self._noise.block(k0, k1)
         gain = 1.0 + (d.vibration_gain - 1.0) * on
         values = np.empty((3, *shape))
         values[0] = vibration * effects.vibration_factor * np.exp(effects.vibration_noise * z[0]) * gain

@@ -27,8 +27,9 @@ from simulator.fleet import FleetSimulator, SimulationResult
 if TYPE_CHECKING:
     from features.history_ingest import HistorySummary
 
-SLICE_READINGS: Final = 250_000
-"""Readings per generated slice (a slice is whole hours: at least one, at most a day)."""
+SLICE_READINGS: Final = 72_000
+"""Readings per generated slice (a slice is whole hours: at least one, at most a day): a day of 50
+machines, an hour of 1,200. Memory follows the slice, time hardly (2,000 machines: 1-hour slices)."""
 HISTORY_FILE: Final = "history.parquet"
 """Raw simulated readings under ``layout.telemetry_dir``."""
 
@@ -114,6 +115,7 @@ def write_history(
     count = 0
     try:
         for done, (t0, t1) in enumerate(parts, start=1):
+            table = None
             readings = sim.readings_between(t0, t1)
             count += len(readings)
             if tmp is not None:
@@ -126,6 +128,7 @@ def write_history(
                 writer.add(readings)
             if progress is not None:
                 progress(done, len(parts))
+            del readings, table  # before the next slice is made, not after
         if tmp is not None and parquet is None:  # an empty history still leaves a (typed) file
             tmp.parent.mkdir(parents=True, exist_ok=True)
             sim.readings_between(stop, stop).to_parquet(tmp, index=False)

@@ -115,9 +115,13 @@ def test_features_of_a_window_do_not_depend_on_later_windows() -> None:
 @pytest.mark.parametrize("hours_per_batch", [1, 5])
 def test_streaming_gives_the_bulk_values(hours_per_batch: int) -> None:
     """Batches of whole hours, except that c1's windows arrive after its peers' (a slow device):
-    the peers' rows of those hours are revised when c1's arrive, and the newest revision of every
-    window equals the bulk path's."""
+    the peers' rows of those hours are revised when c1's arrive, and p4 stops for 3 h (its day
+    means restart); the newest revision of every window equals the bulk path's."""
     frame = fleet(9, fault=("c1", 8 * 24))
+    stop = (frame[ENTITY_KEY] == "p4") & frame[EVENT_TIMESTAMP].between(
+        START + timedelta(days=8, hours=2), START + timedelta(days=8, hours=4)
+    )
+    frame = frame.loc[~stop].reset_index(drop=True)
     bulk = with_relative(frame, TYPES)
     state = RelativeState(
         TYPES, with_relative(frame.loc[frame[EVENT_TIMESTAMP] <= START + timedelta(days=7)], TYPES)
@@ -131,9 +135,10 @@ def test_streaming_gives_the_bulk_values(hours_per_batch: int) -> None:
         streamed.append(state.update(batch.loc[late]))
     newest = pd.concat(streamed).drop_duplicates([ENTITY_KEY, EVENT_TIMESTAMP], keep="last")
     got = newest.merge(bulk, on=[ENTITY_KEY, EVENT_TIMESTAMP], suffixes=("", "_bulk"))
-    assert len(got) == len(hours) * len(TYPES)
+    assert len(got) == len(hours) * len(TYPES) - int(stop.sum())
     for column in RELATIVE_COLUMNS:
-        np.testing.assert_allclose(
+        # the same functions on the same grids: equal to the last bit, not just close
+        np.testing.assert_array_equal(
             got[column].to_numpy(float), got[f"{column}_bulk"].to_numpy(float), err_msg=column
         )
 
@@ -145,3 +150,36 @@ def test_running_cooler_than_usual_is_no_excess() -> None:
     out = with_relative(cooler, TYPES)
     row = at(out, "p3", 9 * 24 + 5)
     assert row[T_OWN] == 0.0 and row[T_PEERS] == 0.0
+
+
+def joining_on_day_8(frame: pd.DataFrame, machine: str) -> pd.DataFrame:
+    """``frame`` with ``machine``'s windows before day 8 removed (it joins the fleet then)."""
+    late = frame.loc[(frame[ENTITY_KEY] == machine) & (frame[EVENT_TIMESTAMP] > START + timedelta(days=8))]
+    return pd.concat([frame.loc[frame[ENTITY_KEY] != machine], late], ignore_index=True)
+
+
+def test_a_new_machine_running_a_little_warmer_than_its_type_is_not_news() -> None:
+    """p7 runs at the warm end of the pumps: from its first own day on, its baseline is the type's
+    moved by its own offset, so it does not stand out; one far outside its type still does."""
+    normal = with_relative(joining_on_day_8(fleet(10), "p7"), TYPES)
+    second_day = at(normal, "p7", 9 * 24 + 3)
+    assert bool(second_day[BASELINE_IS_COLD]) and second_day[BASELINE_DAYS_FEATURE] == 1
+    assert second_day[T_OWN] < 1
+    hot = fleet(10)
+    hot.loc[hot[ENTITY_KEY] == "p7", T] += 30.0
+    assert at(with_relative(joining_on_day_8(hot, "p7"), TYPES), "p7", 9 * 24 + 3)[T_OWN] > 5
+
+
+def test_the_day_means_restart_after_a_repair_stop() -> None:
+    """p2 runs hot for 20 h, stops for 6 h (repair) and comes back healthy: its first hours after
+    the stop carry none of the hot day in their day means."""
+    frame = fleet(10, fault=("p2", 8 * 24))
+    hot_until, back = 8 * 24 + 20, 8 * 24 + 26
+    hour = (frame[EVENT_TIMESTAMP] - START) / timedelta(hours=1) - 1
+    p2 = frame[ENTITY_KEY] == "p2"
+    frame = frame.loc[~(p2 & (hour >= hot_until) & (hour < back))]
+    frame.loc[p2 & (hour >= back), T] -= 6.0
+    out = with_relative(frame.reset_index(drop=True), TYPES)
+    day_mean = f"{T_OWN}_24h"
+    assert at(out, "p2", hot_until - 1)[day_mean] > 5
+    assert at(out, "p2", back + 1)[day_mean] < 1

@@ -53,7 +53,7 @@ def test_slices_end_on_whole_hours_and_cover_the_history() -> None:
     assert parts[0][0] == start and parts[-1][1] == CONFIG.end
     assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
     assert all(t1.minute == 0 and t1.second == 0 for _, t1 in parts[:-1])
-    assert slice_hours(50, 60) == 24 and slice_hours(2_000, 60) == 2 and slice_hours(100_000, 1) == 1
+    assert slice_hours(50, 60) == 24 and slice_hours(2_000, 60) == 1 and slice_hours(100_000, 1) == 1
 
 
 def test_a_slice_reaching_back_into_written_windows_is_refused(layout: DataLayout) -> None:

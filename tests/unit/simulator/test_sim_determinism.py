@@ -85,3 +85,23 @@ def test_readings_are_time_ordered_on_the_interval_grid(history: pd.DataFrame) -
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         FleetSimulator(CONFIG).readings_between(CONFIG.start.replace(tzinfo=None), CONFIG.end)
+
+
+def test_a_fleet_whose_noise_spills_to_disk_has_the_same_readings(
+    history: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a fleet past SPILL_BYTES draws its noise in groups of machines through a temporary file;
+    # forcing that path (and groups of two machines) must not change a single reading
+    import simulator.noise
+
+    monkeypatch.setattr(simulator.noise, "SPILL_BYTES", 0)
+    monkeypatch.setattr(simulator.noise, "GROUP_BYTES", 2 * 4 * 1440 * 8)
+    sim = FleetSimulator(CONFIG)
+    assert sim._noise._spill
+    t0 = CONFIG.start + timedelta(hours=20)
+    parts = [
+        sim.readings_between(t0 + timedelta(hours=h), t0 + timedelta(hours=h + 3)) for h in range(0, 30, 3)
+    ]
+    spilled = pd.concat(parts, ignore_index=True)
+    expected = history[(history["timestamp"] >= t0) & (history["timestamp"] < t0 + timedelta(hours=30))]
+    pd.testing.assert_frame_equal(spilled, expected.reset_index(drop=True), check_exact=True)
