@@ -160,6 +160,10 @@ def register(app: typer.Typer) -> None:
                 "--folder", help="SKAB folders under --data (repeatable; default valve1 and anomaly-free)"
             ),
         ] = None,
+        plot: Annotated[
+            Path | None,
+            typer.Option("--plot", help="write the SKAB trade-off curve (false alarms vs detected) as PNG"),
+        ] = None,
     ) -> None:
         """False-alarm rate, detection rate and SKAB NAB scores of the calibrated drift verdict, next
         to the fixed-threshold rule, in one run."""
@@ -171,6 +175,7 @@ def register(app: typer.Typer) -> None:
             SKAB_NAB_WINDOW_S,
             SKAB_WINDOW_ROWS,
             evaluate,
+            plot_tradeoff,
             scaled_rates,
         )
 
@@ -241,6 +246,26 @@ def register(app: typer.Typer) -> None:
                     shifts = f" / {100 * det_rate:.0f} %" if det_rate == det_rate else ""  # nan: none
                     cells.append(f"{100 * fa_rate:.0f} %{shifts}")
                 lines.append(f"| {source} | " + " | ".join(cells) + " |")
+        if result.tradeoff:
+            alphas = [a for a, _ in next(iter(result.tradeoff.values()))]
+            lines += [
+                "",
+                "Calibrated at each stated per-check false-alarm probability (per-window protocol), "
+                "false alarms / detected:",
+                "",
+                "| data | " + " | ".join(f"{a:g}" for a in alphas) + " |",
+                "|---|" + "---|" * len(alphas),
+            ]
+            for source, points in result.tradeoff.items():
+                cells = [
+                    f"{100 * r.false_alarm_rate:.0f} %"
+                    + (f" / {100 * r.detection_rate:.0f} %" if r.shifts else "")
+                    for _, r in points
+                ]
+                lines.append(f"| {source} | " + " | ".join(cells) + " |")
+            if plot is not None:
+                plot_tradeoff(result.tradeoff, plot)
+                lines += ["", f"trade-off curve written to {plot}"]
         typer.echo("\n".join(lines))
 
     app.add_typer(evaluate, name="eval")

@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from drift.calibration import Calibration, block_rows_for, calibrate
-from drift.detector import DriftConfig, check_drift
+from drift.changepoint import change_start
+from drift.detector import DriftConfig, DriftResult, check_drift
 from drift.nab import RawScore, nab_scores
 from drift.sequential import DEFAULT_K, DEFAULT_N, KOfN
 from drift.settings import SIDECAR_DRIFT_SHARE, SIDECAR_THRESHOLD
@@ -67,6 +68,9 @@ CALIBRATED = DriftConfig(engine="scipy")
 METHODS: Final = ("fixed", "calibrated")
 SCALES: Final = (1.0, 1.5, 2.0, 3.0, 5.0)
 """Common factors on the calibrated thresholds for the separability table."""
+TRADEOFF_ALPHAS: Final = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.45)
+"""Stated per-check false-alarm probabilities of the trade-off curve (SKAB windows, recalibrated at
+each); the default is ``drift.calibration.DEFAULT_FALSE_ALARM_PROBABILITY``."""
 
 
 @dataclass
@@ -109,6 +113,8 @@ class Evaluation:
     """Hours of ``anomaly-free/`` streamed."""
     margins: dict[str, list[tuple[bool, float]]] = field(default_factory=dict)
     """source -> (is shift, largest calibrated score / threshold) per SKAB window."""
+    tradeoff: dict[str, list[tuple[float, Rates]]] = field(default_factory=dict)
+    """source -> (stated per-check false-alarm probability, calibrated window rates at it)."""
 
 
 def scaled_rates(margins: Sequence[tuple[bool, float]], scale: float) -> tuple[float, float]:
@@ -120,6 +126,23 @@ def scaled_rates(margins: Sequence[tuple[bool, float]], scale: float) -> tuple[f
     return fa, det
 
 
+def _check(
+    method: str,
+    reference: pd.DataFrame,
+    window: pd.DataFrame,
+    columns: list[str],
+    calibration: Calibration | None,
+) -> DriftResult:
+    config = FIXED if method == "fixed" else CALIBRATED
+    return check_drift(
+        reference,
+        window,
+        columns=columns,
+        config=config,
+        calibration=calibration if method == "calibrated" else None,
+    ).result
+
+
 def _verdict(
     method: str,
     reference: pd.DataFrame,
@@ -127,14 +150,7 @@ def _verdict(
     columns: list[str],
     calibration: Calibration | None,
 ) -> bool:
-    config = FIXED if method == "fixed" else CALIBRATED
-    result = check_drift(
-        reference,
-        window,
-        columns=columns,
-        config=config,
-        calibration=calibration if method == "calibrated" else None,
-    ).result
+    result = _check(method, reference, window, columns, calibration)
     return result.status == "ok" and result.drift_detected
 
 
@@ -196,6 +212,62 @@ def skab_windows(
             )
 
 
+def skab_tradeoff(
+    files: Sequence[Path], alphas: Sequence[float] = TRADEOFF_ALPHAS
+) -> dict[str, list[tuple[float, Rates]]]:
+    """The per-window protocol of :func:`skab_windows`, calibrated at each stated probability."""
+    rates: dict[str, dict[float, Rates]] = {}
+    for path in files:
+        by_alpha = rates.setdefault(f"skab/{path.parent.name}", {a: Rates() for a in alphas})
+        frame, anomaly, _, _ = read_skab(path)
+        columns = list(frame.columns)
+        reference = frame.iloc[:SKAB_REFERENCE_ROWS]
+        for alpha in alphas:
+            calibration = calibrate(
+                reference, columns, SKAB_WINDOW_ROWS, reference_hash=str(path), false_alarm_probability=alpha
+            )
+            for start in range(SKAB_REFERENCE_ROWS, len(frame) - SKAB_WINDOW_ROWS + 1, SKAB_WINDOW_ROWS):
+                labels = anomaly[start : start + SKAB_WINDOW_ROWS]
+                if 0 < labels.sum() < len(labels):
+                    continue
+                window = frame.iloc[start : start + SKAB_WINDOW_ROWS]
+                alarm = _verdict("calibrated", reference, window, columns, calibration)
+                by_alpha[alpha].add(bool(labels.all()), alarm)
+    return {source: sorted(by_alpha.items()) for source, by_alpha in rates.items()}
+
+
+def plot_tradeoff(tradeoff: dict[str, list[tuple[float, Rates]]], path: Path) -> None:
+    """False alarms against detections over the stated probability, one line per source (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=110)
+    for source, points in tradeoff.items():
+        if not any(r.shifts for _, r in points):
+            continue
+        fa = [100 * r.false_alarm_rate for _, r in points]
+        det = [100 * r.detection_rate for _, r in points]
+        ax.plot(fa, det, marker="o", label=source)
+        for (alpha, _), x, y in zip(points, fa, det, strict=True):
+            ax.annotate(f"{alpha:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.axvline(5, color="grey", linestyle="--", linewidth=0.8)
+    ax.axhline(90, color="grey", linestyle="--", linewidth=0.8)
+    ax.fill_between([0, 5], 90, 100, color="green", alpha=0.1, label="target (<= 5 % / >= 90 %)")
+    ax.set(
+        xlabel="false alarms on control windows (%)",
+        ylabel="anomalous windows detected (%)",
+        xlim=(0, 100),
+        ylim=(0, 100),
+        title="Calibrated drift verdict over the stated per-check probability",
+    )
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 @dataclass
 class Stream:
     """One file streamed: the sustained verdict's onsets (times) and the single checks behind them."""
@@ -232,7 +304,8 @@ def skab_onsets(
             calibration = calibrate(reference, columns, SKAB_WINDOW_ROWS, reference_hash=f"{ref_start}")
             calibrated_at = ref_end
         window = frame.iloc[ref_end:end]
-        drifted = _verdict(method, reference, window, columns, calibration)
+        result = _check(method, reference, window, columns, calibration)
+        drifted = result.status == "ok" and result.drift_detected
         out.checks += 1
         out.drifted_checks += drifted
         frozen = ref_end if drifted else None
@@ -241,10 +314,16 @@ def skab_onsets(
             sustained.step(drifted)
             last_step = end
         if sustained.detected and not was:
-            onsets.append(float(times[end - 1]))
-            # what follows the onset is the new normal (as a retrain would adopt it): the reference
-            # restarts after the onset and checks resume once it holds SKAB_MIN_REFERENCE_ROWS rows
-            since = end
+            # the onset is where the change began inside the window (drift.changepoint), as a
+            # changepoint detector reports it; what follows is the new normal (as a retrain would adopt
+            # it): the reference restarts there and checks resume once it holds SKAB_MIN_REFERENCE_ROWS
+            # a check needs part of its window changed before it drifts, so the change may have begun
+            # in the reference's last window's rows: the search covers them too
+            moved = [c for c, col in result.columns.items() if col.drifted] or list(result.columns)
+            lead = min(SKAB_WINDOW_ROWS, max(0, len(reference) - SKAB_MIN_REFERENCE_ROWS // 2))
+            before, searched = reference.iloc[: len(reference) - lead], frame.iloc[ref_end - lead : end]
+            since = ref_end - lead + change_start(before, searched, moved)
+            onsets.append(float(times[since]))
             end = since + SKAB_MIN_REFERENCE_ROWS + SKAB_WINDOW_ROWS
             sustained.reset()
             calibration, last_step, frozen = None, None, None
@@ -386,6 +465,8 @@ def evaluate(
         files = skab_files(data, folders)
         progress(f"SKAB windows ({len(files)} files)")
         skab_windows(files, out.windows, out.margins)
+        progress("SKAB trade-off over the stated false-alarm probability")
+        out.tradeoff = skab_tradeoff(files)
         progress("SKAB changepoint streams")
         skab_changepoints(files, out)
     return out
