@@ -204,7 +204,8 @@ def fleet_rows(results: list[FleetEvaluation]) -> tuple[list[str], list[list[str
             if m is None or not m.failures:
                 cells.append("-")
                 continue
-            leads = f" ({min(m.leads_h):.0f}-{max(m.leads_h):.0f} h ahead)" if m.leads_h else ""
+            lo, hi = (f"{min(m.leads_h):.0f}", f"{max(m.leads_h):.0f}") if m.leads_h else ("", "")
+            leads = f" ({lo}-{hi} h ahead)" if lo != hi else f" ({lo} h ahead)" if lo else ""
             cells.append(f"{m.detected_24h}/{m.failures}{leads}")
         cells.append(f"{r.false_alarms_per_machine_month:.2f} ({r.false_alarms}/{r.machine_months:.1f})")
         rows.append(cells)
