@@ -120,13 +120,11 @@ def test_top_features_rank_rescale_and_name() -> None:
         assert all(f["sensor"] == FEATURE_SENSORS[f["feature"]] for f in top)
 
 
-
 def test_an_anomalous_rows_answer_is_flagged_and_names_its_sensor_first(client: TestClient) -> None:
     """A machine running hot against its own baseline and its peers (a cooling fault): /predict flags
     it, and its top features say it is the temperature sensor, with the contributions that made it."""
     extreme = dict(zip(MODEL_FEATURES, extreme_rows(), strict=True))
-    ordinary = {k: v for k, v in extreme[MODEL_FEATURES[0]].items()}
-    ordinary[MODEL_FEATURES[0]] = extreme[MODEL_FEATURES[1]][MODEL_FEATURES[0]]  # back to its median
+    ordinary = {str(k): float(v) for k, v in training_frame().median().items()}
     hot = dict(ordinary)
     for name in (n for n in MODEL_FEATURES if FEATURE_SENSORS[n] == "temperature_c"):
         if name != "temperature_c_std":  # hot, not erratic
