@@ -42,7 +42,8 @@ def test_the_candidate_is_shadowed_for_the_set_hours_before_the_gate_then_withdr
     assert seen == [(datetime(2026, 12, 3, 0, tzinfo=UTC), model.meta.version)]
     kinds = [e.kind for e in timeline.events]
     assert kinds == [EventKind.shadow_start, EventKind.shadow_end]
-    assert timeline.events[1].sim_time - timeline.events[0].sim_time == timedelta(hours=12)
+    started, ended = (e.sim_time for e in timeline.events)
+    assert started is not None and ended is not None and ended - started == timedelta(hours=12)
     period.withdraw()
     assert not handover.exists()
 
