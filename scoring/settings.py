@@ -80,7 +80,9 @@ class ScoringSettings(ServiceSettings, BaseSettings):
 
     # --- shadow (scoring.shadow) ----------------------------------------------------------------------
     shadow_model_path: Path | None = None
-    """A candidate bundle that scores every logged request in the shadow, never served."""
+    """A candidate bundle folder that scores every logged request in the shadow, never served. Followed:
+    a bundle put there (or replaced) while the facade runs is picked up within the poll interval; an
+    empty or missing folder shadows nothing."""
     shadow_log_dir: Path | None = None
     """Default ``<inference log dir>/shadow``."""
 

@@ -118,3 +118,21 @@ def test_top_features_rank_rescale_and_name() -> None:
         assert [f["feature"] for f in top] == [features[j] for j in best]
         assert [f["contribution"] for f in top] == pytest.approx(full[i][best].tolist(), abs=1e-12)
         assert all(f["sensor"] == FEATURE_SENSORS[f["feature"]] for f in top)
+
+
+def test_an_anomalous_rows_answer_is_flagged_and_names_its_sensor_first(client: TestClient) -> None:
+    """A machine running hot against its own baseline and its peers (a cooling fault): /predict flags
+    it, and its top features say it is the temperature sensor, with the contributions that made it."""
+    extreme = dict(zip(MODEL_FEATURES, extreme_rows(), strict=True))
+    ordinary = {str(k): float(v) for k, v in training_frame().median().items()}
+    hot = dict(ordinary)
+    for name in (n for n in MODEL_FEATURES if FEATURE_SENSORS[n] == "temperature_c"):
+        if name != "temperature_c_std":  # hot, not erratic
+            hot[name] = extreme[name][name]
+    answer = client.post("/predict", json={"rows": [ordinary, hot]}).json()
+    calm, flagged = answer["predictions"]
+    assert calm["is_anomaly"] is False, calm
+    assert flagged["is_anomaly"] is True and flagged["anomaly_score"] >= answer["threshold"], flagged
+    top = flagged["top_features"]
+    assert top[0]["sensor"] == "temperature_c" and top[0]["contribution"] > 0, top
+    assert all(f["sensor"] == "temperature_c" for f in top), top
