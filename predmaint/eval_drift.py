@@ -184,6 +184,16 @@ def _margin(
     return max((c.score / c.threshold for c in result.columns.values()), default=0.0)
 
 
+def _labelled_windows(frame: pd.DataFrame, anomaly: np.ndarray) -> Iterator[tuple[bool, pd.DataFrame]]:
+    """(is shift, window) for the disjoint windows after the reference; mixed windows (neither a
+    control nor a shift) are skipped."""
+    for start in range(SKAB_REFERENCE_ROWS, len(frame) - SKAB_WINDOW_ROWS + 1, SKAB_WINDOW_ROWS):
+        labels = anomaly[start : start + SKAB_WINDOW_ROWS]
+        if 0 < labels.sum() < len(labels):
+            continue
+        yield bool(labels.all()), frame.iloc[start : start + SKAB_WINDOW_ROWS]
+
+
 def skab_windows(
     files: Sequence[Path],
     by_folder: dict[str, dict[str, Rates]],
@@ -198,17 +208,11 @@ def skab_windows(
         columns = list(frame.columns)
         reference = frame.iloc[:SKAB_REFERENCE_ROWS]
         calibration = calibrate(reference, columns, SKAB_WINDOW_ROWS, reference_hash=str(path))
-        for start in range(SKAB_REFERENCE_ROWS, len(frame) - SKAB_WINDOW_ROWS + 1, SKAB_WINDOW_ROWS):
-            labels = anomaly[start : start + SKAB_WINDOW_ROWS]
-            if 0 < labels.sum() < len(labels):
-                continue  # mixed: neither a control nor a shift
-            window = frame.iloc[start : start + SKAB_WINDOW_ROWS]
+        for is_shift, window in _labelled_windows(frame, anomaly):
             for method in METHODS:
-                rates[method].add(
-                    bool(labels.all()), _verdict(method, reference, window, columns, calibration)
-                )
+                rates[method].add(is_shift, _verdict(method, reference, window, columns, calibration))
             margins.setdefault(source, []).append(
-                (bool(labels.all()), _margin(reference, window, columns, calibration))
+                (is_shift, _margin(reference, window, columns, calibration))
             )
 
 
@@ -226,13 +230,9 @@ def skab_tradeoff(
             calibration = calibrate(
                 reference, columns, SKAB_WINDOW_ROWS, reference_hash=str(path), false_alarm_probability=alpha
             )
-            for start in range(SKAB_REFERENCE_ROWS, len(frame) - SKAB_WINDOW_ROWS + 1, SKAB_WINDOW_ROWS):
-                labels = anomaly[start : start + SKAB_WINDOW_ROWS]
-                if 0 < labels.sum() < len(labels):
-                    continue
-                window = frame.iloc[start : start + SKAB_WINDOW_ROWS]
+            for is_shift, window in _labelled_windows(frame, anomaly):
                 alarm = _verdict("calibrated", reference, window, columns, calibration)
-                by_alpha[alpha].add(bool(labels.all()), alarm)
+                by_alpha[alpha].add(is_shift, alarm)
     return {source: sorted(by_alpha.items()) for source, by_alpha in rates.items()}
 
 
