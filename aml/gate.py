@@ -35,7 +35,11 @@ out of date alerts on every machine, and so "catches" a failure that happens to 
 that is no bar for a candidate, which still has to meet the cap itself and the replay recall.
 
 Comparisons that cannot fail for lack of data (no failures in the slice, no open machines, no
-signatures) are skipped with a line saying so, never counted as a pass on 0.0 vs 0.0.
+signatures) are skipped with a line saying so, never counted as a pass on 0.0 vs 0.0. For the same
+reason as agreement, a champion over its alert budget on the shadow traffic is not compared with on
+labelled F1 and recall@24h either: its detections on the held-back slice are the drift's alerts (an
+old model that flags every machine "detects" the one failure a slice holds); the candidate then
+still meets the labelled false-alarm cap, the budget, and the replays.
 """
 
 from __future__ import annotations
@@ -282,8 +286,18 @@ def _rate_check(checks: _Checks, what: str, rate: RateFigure, cap: float, alpha:
     )
 
 
+def _champion_over_budget(shadow: ShadowFigures | None, policy: GatePolicy) -> bool:
+    rate = shadow.champion_rate if shadow is not None else None
+    return rate is not None and rate.p_under_cap < policy.alpha
+
+
 def _labelled_checks(
-    checks: _Checks, cand: AlertMetrics, champ: AlertMetrics | None, version: str | None, policy: GatePolicy
+    checks: _Checks,
+    cand: AlertMetrics,
+    champ: AlertMetrics | None,
+    version: str | None,
+    policy: GatePolicy,
+    champion_over: bool = False,
 ) -> None:
     fa = rate_figure(cand.false_alarms, cand.machine_months, policy.max_false_alarms_per_machine_month)
     _rate_check(
@@ -308,6 +322,13 @@ def _labelled_checks(
             "are not evidence that it finds faults (a model that alerts everywhere catches every one)"
         )
         return
+    if champion_over:
+        checks.skip(
+            f"F1 and recall@24h vs the champion on {cand.failures} failures: the champion is over its "
+            "alert budget on the shadow traffic, so its detections are the drift's alerts, not evidence "
+            "of faults (detection is compared on the replayed fault signatures)"
+        )
+        return
     tol = policy.tolerance
     checks.check(
         cand.f1 >= champ.f1 - tol,
@@ -322,7 +343,7 @@ def _labelled_checks(
 def _shadow_checks(checks: _Checks, s: ShadowFigures, policy: GatePolicy) -> None:
     budget, alpha, tol = policy.alert_budget_per_machine_month, policy.alpha, policy.tolerance
     _rate_check(checks, f"shadow ({s.source}, {s.hours:.0f} h) alert rate", s.candidate_rate, budget, alpha)
-    champion_over = s.champion_rate is not None and s.champion_rate.p_under_cap < alpha
+    champion_over = _champion_over_budget(s, policy)
     if s.champion_rate is not None:
         checks.reasons.append(
             f"info: champion's shadow alert rate {s.champion_rate.per_machine_month:.3f} "
@@ -374,7 +395,9 @@ def decide(
     """Promote when every check passes; ``reasons`` has one ``pass:``/``FAIL:``/``skipped:``/``info:``
     line per check (module docstring)."""
     checks = _Checks()
-    _labelled_checks(checks, candidate, champion, champion_version, policy)
+    _labelled_checks(
+        checks, candidate, champion, champion_version, policy, _champion_over_budget(shadow, policy)
+    )
     if shadow is not None:
         _shadow_checks(checks, shadow, policy)
     return Decision(

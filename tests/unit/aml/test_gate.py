@@ -209,3 +209,33 @@ def test_a_working_champion_still_sets_the_f1_bar() -> None:
     d = decide(candidate, champion, GatePolicy(), champion_version="1")
     assert not d.promote
     assert any(r.startswith("FAIL: F1") for r in d.reasons)
+
+
+def test_a_champion_over_its_alert_budget_earns_nothing_from_the_failure_it_flagged_with_the_fleet() -> None:
+    """After a fleet drift the old model alerts on every machine and so "detects" the one failure the
+    held-back slice holds: its F1 is not a bar for the candidate; a sane champion's still is."""
+    from aml.evaluation import AlertMetrics
+    from aml.gate import ShadowFigures
+
+    def metrics(f1: float, detected: int) -> AlertMetrics:
+        base = alert_metrics(fleet(["A"], 12, 0.0).assign(**{SCORE: 0.0}), 0.5, no_failures(), POLICY)
+        return base.model_copy(update={"failures": 1, "detected": detected, "f1": f1})
+
+    def shadow_with(champion_alerts: int) -> ShadowFigures:
+        return ShadowFigures.model_validate(
+            {
+                "source": "live shadow log",
+                "windows": 360,
+                "hours": 12.0,
+                "candidate_rate": rate_figure(1, 0.5, 2.0),
+                "champion_rate": rate_figure(champion_alerts, 0.5, 2.0),
+            }
+        )
+
+    cand, drifted_champion = metrics(0.0, 0), metrics(0.2, 1)
+    d = decide(cand, drifted_champion, GatePolicy(), champion_version="1", shadow=shadow_with(11))
+    assert d.promote, d.reasons
+    assert any(r.startswith("skipped: F1 and recall@24h") and "over its alert budget" in r for r in d.reasons)
+    d = decide(cand, drifted_champion, GatePolicy(), champion_version="1", shadow=shadow_with(1))
+    assert not d.promote
+    assert any(r.startswith("FAIL: F1 0.000 >= champion v1 0.200") for r in d.reasons)
