@@ -204,13 +204,17 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
     out: dict[str, np.ndarray] = {}
     # the target hours' columns: the hour itself and the same hour on each of the previous days
     lags = np.arange(1, BASELINE_DAYS + 1) * _DAY_STEPS
+    lag_h = t_h[None, :] - lags[:, None]  # (N, T)
+    valid = lag_h >= 0
+    # only those columns are read (a live batch: a few dozen of the KEPT_HOURS)
+    cols = np.unique(np.concatenate([t_h, lag_h[valid]]))
+    at_lag = np.searchsorted(cols, np.where(valid, lag_h, cols[0]))
+    usable = grids.usable[:, cols]
     usable_t = grids.usable[t_m, t_h]
     days = None
     for b, base in enumerate(BASES):
-        grid = np.where(grids.usable, grids.values[b], np.nan)
-        lag_h = t_h[None, :] - lags[:, None]  # (N, T)
-        valid = lag_h >= 0
-        own_vals = np.where(valid, grid[t_m[None, :], np.where(valid, lag_h, 0)], np.nan)  # (N, T)
+        grid = np.where(usable, grids.values[b][:, cols], np.nan)  # (M, C)
+        own_vals = np.where(valid, grid[t_m[None, :], at_lag], np.nan)  # (N, T)
         own_med, own_scale, own_n = _robust(own_vals, axis=0)
         if days is None:
             days = own_n
@@ -222,15 +226,15 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
         target_types = type_codes[t_m]
         for code in np.unique(target_types):
             rows = np.flatnonzero(target_types == code)
-            peers = grid[type_codes == code]  # (P, H)
+            peers = grid[type_codes == code]  # (P, C)
             # the type's statistics depend on the hour only: compute them once per distinct hour
             hours, back = np.unique(t_h[rows], return_inverse=True)
-            med, scale, _ = _robust(peers[:, hours], axis=0)
+            med, scale, _ = _robust(peers[:, np.searchsorted(cols, hours)], axis=0)
             peer_med[rows], peer_scale[rows] = med[back], scale[back]
             lh = hours[None, :] - lags[:, None]  # (N, U)
             ok = lh >= 0
-            vals = np.where(ok[None], peers[:, np.where(ok, lh, 0)], np.nan)  # (P, N, U)
-            med, scale, _ = _robust(vals.reshape(-1, len(hours)), axis=0)
+            vals = np.where(ok[None], peers[:, np.searchsorted(cols, np.where(ok, lh, cols[0]))], np.nan)
+            med, scale, _ = _robust(vals.reshape(-1, len(hours)), axis=0)  # (P, N, U) -> (P x N, U)
             type_med[rows], type_scale[rows] = med[back], scale[back]
         cold = own_n < MIN_BASELINE_DAYS
         no_type = ~np.isfinite(type_med)
