@@ -29,6 +29,11 @@ and the champion (the held-back slice re-scored offline, or the facade's live sh
   champion whose normal is out of date sits near its threshold everywhere, and any deviation
   would tip it over; detectors are compared at equal false-positive rate, as on a ROC curve).
 
+The labelled F1 and recall@24h comparison is skipped, and said so, when the champion's own false
+alarms on the slice are over the labelled cap (the same Poisson test): a champion whose normal is
+out of date alerts on every machine, and so "catches" a failure that happens to fall in the slice;
+that is no bar for a candidate, which still has to meet the cap itself and the replay recall.
+
 Comparisons that cannot fail for lack of data (no failures in the slice, no open machines, no
 signatures) are skipped with a line saying so, never counted as a pass on 0.0 vs 0.0.
 """
@@ -291,6 +296,16 @@ def _labelled_checks(
         checks.skip(
             "F1 and recall@24h vs the champion: the held-back slice has no failures "
             "(both would be compared on nothing)"
+        )
+        return
+    cap = policy.max_false_alarms_per_machine_month
+    champ_fa = rate_figure(champ.false_alarms, champ.machine_months, cap)
+    if champ_fa.p_under_cap < policy.alpha:
+        checks.skip(
+            f"F1 and recall@24h vs the champion: its own false alarms on the slice "
+            f"({champ_fa.per_machine_month:.3f} per machine-month, {champ_fa.alerts} in "
+            f"{champ_fa.machine_months:.2f}) are over the cap of {cap:g}, so its alerts before a failure "
+            "are not evidence that it finds faults (a model that alerts everywhere catches every one)"
         )
         return
     tol = policy.tolerance

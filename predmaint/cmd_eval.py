@@ -1,4 +1,6 @@
 """``predmaint eval skab``: SKAB's protocol, our detector next to SKAB's baseline, in one run.
+``predmaint eval fleet``: recall@24h and false alarms per failure mode on the simulated fleet, two
+folds (see :mod:`aml.fleet_eval`).
 ``predmaint eval drift``: the drift verdicts (calibrated next to the fixed rule) on the simulator and
 on SKAB (see :mod:`predmaint.eval_drift`)."""
 
@@ -14,7 +16,9 @@ from predmaint.options import OutputFormat
 
 
 def register(app: typer.Typer) -> None:
-    evaluate = typer.Typer(help="Evaluate detectors on public benchmarks.", no_args_is_help=True)
+    evaluate = typer.Typer(
+        help="Evaluate detectors on public benchmarks and the simulated fleet.", no_args_is_help=True
+    )
 
     @evaluate.command("skab")
     def skab(
@@ -70,6 +74,46 @@ def register(app: typer.Typer) -> None:
             f"ours: window {cfg.window} rows {list(cfg.stats)}, {cfg.n_estimators} trees, threshold = "
             f"q{cfg.threshold_quantile} of training scores, {SKAB_ALERT_K} consecutive; same for every file"
         )
+
+    @evaluate.command("fleet")
+    def fleet(
+        seed: Annotated[
+            list[int] | None,
+            typer.Option("--seed", metavar="INT", help="simulator seed, repeatable [default: 0]"),
+        ] = None,
+        machines: Annotated[int, typer.Option(min=2, max=2000, help="machines in the fleet")] = 50,
+        history_days: Annotated[
+            float, typer.Option("--history-days", min=4, max=365, help="days of history, split in two folds")
+        ] = 30.0,
+        output: Annotated[OutputFormat, typer.Option("--format", help="table, json or markdown")] = (
+            OutputFormat.table
+        ),
+    ) -> None:
+        """Recall with >= 24 h lead and false alarms per machine-month on the simulated fleet, per
+        failure mode: train on one half of the period, evaluate on the other, both ways (see
+        docs/evaluation.md)."""
+        from aml.fleet_eval import evaluate_fleet, fleet_rows
+
+        results = []
+        with console.status("evaluating ...") as status:
+            for s in seed or [0]:
+                results.append(evaluate_fleet(machines, history_days, s, lambda step: status.update(step)))
+        header, rows = fleet_rows(results)
+        if output is OutputFormat.json:
+            import json
+
+            typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        elif output is OutputFormat.markdown:
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
+            typer.echo("\n".join(lines))
+        else:
+            from rich.table import Table
+
+            table = Table(*header)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
 
     @evaluate.command("drift")
     def drift(

@@ -182,3 +182,30 @@ def test_a_candidate_missing_replays_the_champion_catches_is_refused_only_when_s
 
     assert verdict(ids[:9], ids)  # one replay fewer: a coin toss
     assert not verdict(ids[:2], ids)  # eight fewer, none the other way: p = 0.004
+
+
+def test_a_champion_alerting_everywhere_is_no_f1_bar_for_the_candidate() -> None:
+    """After a fleet drift the champion flags every machine; one of them fails in the slice, so its
+    F1 beats a quiet candidate's 0.0. Its false alarms are far over the cap: the F1 comparison is
+    skipped (and said so), and the candidate, within the cap, is promoted."""
+    machines = [f"M{i}" for i in range(10)]
+    w = fleet(machines, 12, 0.0)
+    failures = pd.DataFrame({"machine_id": ["M3"], "failure_time": [T0 + H * 11.5]})
+    champion = alert_metrics(w.assign(**{SCORE: 1.0}), 0.5, failures, POLICY)
+    candidate = alert_metrics(w.assign(**{SCORE: 0.0}), 0.5, failures, POLICY)
+    assert champion.f1 > candidate.f1 == 0.0
+    d = decide(candidate, champion, GatePolicy(), champion_version="1")
+    assert d.promote, d.reasons
+    assert any(r.startswith("skipped: F1 and recall@24h") and "over the cap" in r for r in d.reasons)
+
+
+def test_a_working_champion_still_sets_the_f1_bar() -> None:
+    machines = [f"M{i}" for i in range(10)]
+    w = fleet(machines, 12, 0.0)
+    failures = pd.DataFrame({"machine_id": ["M3"], "failure_time": [T0 + H * 11.5]})
+    alerting_m3 = w.assign(**{SCORE: (w["machine_id"] == "M3").astype(float)})
+    champion = alert_metrics(alerting_m3, 0.5, failures, POLICY)
+    candidate = alert_metrics(w.assign(**{SCORE: 0.0}), 0.5, failures, POLICY)
+    d = decide(candidate, champion, GatePolicy(), champion_version="1")
+    assert not d.promote
+    assert any(r.startswith("FAIL: F1") for r in d.reasons)
