@@ -149,7 +149,8 @@ class _Grids:
     """Windows as (machine, hour) grids, the one input of :func:`_hourly` and :func:`_day_means`
     for both paths: ``values`` (BASES, M, H) the statistics of every window (NaN: no window),
     ``usable`` (M, H) a window that is not sparse, ``present`` (M, H) any window, ``hourly``
-    (hourly relative features, M, H) where known, ``types`` (M,) type codes of the machines."""
+    (hourly relative features, M, the last H' <= H hours) where known, ``types`` (M,) type codes
+    of the machines."""
 
     values: np.ndarray
     usable: np.ndarray
@@ -188,7 +189,23 @@ class _Grids:
         self.present[codes, hours] = True
         for k, name in enumerate(_HOURLY):
             if name in windows:
-                self.hourly[k, codes, hours] = windows[name].to_numpy(np.float64)
+                self.set_hourly(k, codes, hours, windows[name].to_numpy(np.float64))
+
+    @property
+    def _hourly_from(self) -> int:
+        return int(self.present.shape[1] - self.hourly.shape[2])
+
+    def set_hourly(self, k: int, codes: np.ndarray, hours: np.ndarray, values: np.ndarray) -> None:
+        """Hourly feature ``k`` of cells (those before the hourly grid's hours are not kept)."""
+        cols = hours - self._hourly_from
+        kept = cols >= 0
+        self.hourly[k, codes[kept], cols[kept]] = values[kept]
+
+    def hourly_at(self, k: int, codes: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        """Hourly feature ``k`` of cells (NaN where not kept)."""
+        cols = hours - self._hourly_from
+        kept = cols >= 0
+        return np.where(kept, self.hourly[k][codes, np.where(kept, cols, 0)], np.nan)
 
 
 _HOURLY: Final[tuple[str, ...]] = tuple(name for name, _, _ in RELATIVE_FEATURES)
@@ -204,13 +221,17 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
     out: dict[str, np.ndarray] = {}
     # the target hours' columns: the hour itself and the same hour on each of the previous days
     lags = np.arange(1, BASELINE_DAYS + 1) * _DAY_STEPS
+    lag_h = t_h[None, :] - lags[:, None]  # (N, T)
+    valid = lag_h >= 0
+    # only those columns are read (a live batch: a few dozen of the KEPT_HOURS)
+    cols = np.unique(np.concatenate([t_h, lag_h[valid]]))
+    at_lag = np.searchsorted(cols, np.where(valid, lag_h, cols[0]))
+    usable = grids.usable[:, cols]
     usable_t = grids.usable[t_m, t_h]
     days = None
     for b, base in enumerate(BASES):
-        grid = np.where(grids.usable, grids.values[b], np.nan)
-        lag_h = t_h[None, :] - lags[:, None]  # (N, T)
-        valid = lag_h >= 0
-        own_vals = np.where(valid, grid[t_m[None, :], np.where(valid, lag_h, 0)], np.nan)  # (N, T)
+        grid = np.where(usable, grids.values[b][:, cols], np.nan)  # (M, C)
+        own_vals = np.where(valid, grid[t_m[None, :], at_lag], np.nan)  # (N, T)
         own_med, own_scale, own_n = _robust(own_vals, axis=0)
         if days is None:
             days = own_n
@@ -222,15 +243,15 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
         target_types = type_codes[t_m]
         for code in np.unique(target_types):
             rows = np.flatnonzero(target_types == code)
-            peers = grid[type_codes == code]  # (P, H)
+            peers = grid[type_codes == code]  # (P, C)
             # the type's statistics depend on the hour only: compute them once per distinct hour
             hours, back = np.unique(t_h[rows], return_inverse=True)
-            med, scale, _ = _robust(peers[:, hours], axis=0)
+            med, scale, _ = _robust(peers[:, np.searchsorted(cols, hours)], axis=0)
             peer_med[rows], peer_scale[rows] = med[back], scale[back]
             lh = hours[None, :] - lags[:, None]  # (N, U)
             ok = lh >= 0
-            vals = np.where(ok[None], peers[:, np.where(ok, lh, 0)], np.nan)  # (P, N, U)
-            med, scale, _ = _robust(vals.reshape(-1, len(hours)), axis=0)
+            vals = np.where(ok[None], peers[:, np.searchsorted(cols, np.where(ok, lh, cols[0]))], np.nan)
+            med, scale, _ = _robust(vals.reshape(-1, len(hours)), axis=0)  # (P, N, U) -> (P x N, U)
             type_med[rows], type_scale[rows] = med[back], scale[back]
         cold = own_n < MIN_BASELINE_DAYS
         no_type = ~np.isfinite(type_med)
@@ -291,7 +312,7 @@ def _day_means(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.
         newest = np.where(start.any(axis=1), start.argmax(axis=1), span - 1)
         used = back[None, :span] <= newest[:, None]
         for (name, _), k in zip(DAY_MEAN_FEATURES, range(len(_HOURLY)), strict=True):
-            values = grids.hourly[k][m, cols[:, :span]]
+            values = grids.hourly_at(k, m, cols[:, :span])
             ok = used & inside[:, :span] & np.isfinite(values)
             total = np.where(ok, values, 0.0).sum(axis=1)
             count = ok.sum(axis=1)
@@ -314,7 +335,7 @@ def with_relative(windows: pd.DataFrame, machine_types: Mapping[str, str]) -> pd
     grids = _Grids.of(windows, machine_types)
     rel = _hourly(grids, grids.codes, grids.hours)
     for k, name in enumerate(_HOURLY):
-        grids.hourly[k, grids.codes, grids.hours] = rel[name]
+        grids.set_hourly(k, grids.codes, grids.hours, rel[name])
     rel |= _day_means(grids, grids.codes, grids.hours)
     out = windows.copy()
     for column in RELATIVE_COLUMNS:
@@ -341,8 +362,9 @@ _CODE, _HOUR = "_machine_code", "_hour"  # the held rows' grid coordinates
 
 class RelativeState:
     """The streaming side: the last ``KEPT_HOURS`` of windows as arrays (per machine and hour: the
-    ``BASES`` statistics, sparse and present flags and the hourly relative features, about 14 KB
-    per machine), plus the full rows of the last ``rows_kept`` (those a batch can still revise), so
+    ``BASES`` statistics and sparse and present flags; the hourly relative features of the last
+    ``rows_kept`` + 2 x ``DAY_MEAN_HOURS``, for the day means: 8 KB a machine, 7 KB in bulk
+    history), plus the full rows of the last ``rows_kept`` (those a batch can still revise), so
     that a batch's changed windows get the relative features :func:`with_relative` would give them
     (both paths compute them with the same functions on the same grids).
 
@@ -350,9 +372,10 @@ class RelativeState:
     held window of the same hours (the peers' deviations move when one machine's window changes), all
     with recomputed relative features and the batch's ``created_timestamp``. Once every machine's
     window of an hour is complete, the rows returned for it equal the bulk path's. A changed window
-    older than ``rows_kept`` gets the same values, but its peers' rows of that hour are no longer
-    held and are not returned; one older than ``KEPT_HOURS`` behind the newest is dropped. Bulk
-    history (every chunk holds whole hours of every machine) keeps no rows (``rows_kept=0``).
+    older than ``rows_kept`` gets the same hourly values, but its peers' rows of that hour are no
+    longer held and are not returned, and its day means count only the hourly values still held;
+    one older than ``KEPT_HOURS`` behind the newest is dropped. Bulk history (every chunk holds
+    whole hours of every machine) keeps no rows (``rows_kept=0``).
     """
 
     def __init__(
@@ -367,16 +390,18 @@ class RelativeState:
         self._type_codes: dict[str, int] = {}
         self._machine_types: list[int] = []
         self._h0: int | None = None  # hour (since the epoch) of column 0
+        self._row_hours = int(rows_kept / WINDOW)
+        # hourly features for the day means of targets as old as the rows held, or a day's batch
+        self._hourly_hours = min(KEPT_HOURS, self._row_hours + 2 * DAY_MEAN_HOURS)
         self._grids = _Grids(
             values=np.full((len(BASES), 0, KEPT_HOURS), np.nan),
             usable=np.zeros((0, KEPT_HOURS), bool),
             present=np.zeros((0, KEPT_HOURS), bool),
-            hourly=np.full((len(_HOURLY), 0, KEPT_HOURS), np.nan),
+            hourly=np.full((len(_HOURLY), 0, self._hourly_hours), np.nan),
             types=np.zeros(0, np.int64),
             codes=np.zeros(0, np.int64),
             hours=np.zeros(0, np.int64),
         )
-        self._row_hours = int(rows_kept / WINDOW)
         self._rows: pd.DataFrame | None = None
         if history is not None:
             self.add_history(history)
@@ -409,7 +434,8 @@ class RelativeState:
             g.values = np.concatenate([g.values, np.full((len(BASES), more, KEPT_HOURS), np.nan)], axis=1)
             g.usable = np.concatenate([g.usable, np.zeros((more, KEPT_HOURS), bool)])
             g.present = np.concatenate([g.present, np.zeros((more, KEPT_HOURS), bool)])
-            g.hourly = np.concatenate([g.hourly, np.full((len(_HOURLY), more, KEPT_HOURS), np.nan)], axis=1)
+            hourly = np.full((len(_HOURLY), more, self._hourly_hours), np.nan)
+            g.hourly = np.concatenate([g.hourly, hourly], axis=1)
         # machines not yet seen are of their own type: no rows in the grids, they are nobody's peers
         types = np.full(g.present.shape[0], -1, np.int64)
         types[: len(self._machine_types)] = self._machine_types
@@ -425,7 +451,7 @@ class RelativeState:
             return
         g = self._grids
         for grid, empty in ((g.values, np.nan), (g.usable, False), (g.present, False), (g.hourly, np.nan)):
-            if shift < KEPT_HOURS:
+            if shift < grid.shape[-1]:
                 grid[..., :-shift] = grid[..., shift:]
                 grid[..., -shift:] = empty
             else:
@@ -481,7 +507,7 @@ class RelativeState:
         cell_h = cols[j]
         rel = _hourly(g, cell_m, cell_h)
         for k, name in enumerate(_HOURLY):
-            g.hourly[k, cell_m, cell_h] = rel[name]
+            g.set_hourly(k, cell_m, cell_h, rel[name])
         f_hours = frame[_HOUR].to_numpy()
         targets = np.isin(f_hours - self._h0, cols)
         t_m, t_h = frame[_CODE].to_numpy()[targets], f_hours[targets] - self._h0

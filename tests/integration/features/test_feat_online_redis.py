@@ -83,7 +83,7 @@ def test_direct_write_is_byte_identical_to_feasts_and_feast_reads_it(
         assert read[machine].is_sparse == (i % 2 == 0)
         assert read[machine].baseline_is_cold == (i % 2 == 1)
         assert read[machine].event_timestamp == day + timedelta(hours=3)
-        assert [values[n] for n in MODEL_FEATURES[:2]] == rows.loc[i, list(MODEL_FEATURES[:2])].tolist()
+        assert [values[n] for n in MODEL_FEATURES[:2]] == [rows[n].to_numpy()[i] for n in MODEL_FEATURES[:2]]
 
 
 def test_row_not_newer_than_the_stored_one_is_skipped_as_feast_skips_it(
