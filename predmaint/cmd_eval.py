@@ -1,6 +1,6 @@
 """``predmaint eval skab``: SKAB's protocol, our detector next to SKAB's baseline, in one run.
 ``predmaint eval fleet``: recall@24h and false alarms per failure mode on the simulated fleet, two
-folds (see :mod:`aml.fleet_eval`).
+folds (see :mod:`predmaint.eval_fleet`).
 ``predmaint eval drift``: the drift verdicts (calibrated next to the fixed rule) on the simulator and
 on SKAB (see :mod:`predmaint.eval_drift`)."""
 
@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
         """Recall with >= 24 h lead and false alarms per machine-month on the simulated fleet, per
         failure mode: train on one half of the period, evaluate on the other, both ways (see
         docs/evaluation.md)."""
-        from aml.fleet_eval import evaluate_fleet, fleet_rows
+        from predmaint.eval_fleet import evaluate_fleet, fleet_rows
 
         results = []
         with console.status("evaluating ...") as status:
