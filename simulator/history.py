@@ -13,7 +13,6 @@ same readings in the same order, the same day files.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -85,34 +84,6 @@ def write_history(
     False and must have written the registry first); ``ingest`` writes the hourly windows and the
     tail file. Raises ``InvalidReadings`` (never for simulated readings).
     """
-    with _system_arrow_pool():
-        return _write(sim, layout, end, raw, ingest, write_label_files, progress)
-
-
-@contextmanager
-def _system_arrow_pool() -> Iterator[None]:
-    """Arrow's allocations through the system allocator while the history is written: Arrow's
-    default (mimalloc or jemalloc) keeps the pages of every slice's tables for reuse, about 35 MB
-    more at 2,000 machines, which is the difference between a flat and a growing peak."""
-    import pyarrow as pa
-
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
-
-
-def _write(
-    sim: FleetSimulator,
-    layout: DataLayout,
-    end: datetime | None,
-    raw: bool,
-    ingest: bool,
-    write_label_files: bool,
-    progress: Progress | None,
-) -> WrittenHistory:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
