@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from bench.memory import peak_rss_mib
 from bench.table import Table
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, MODEL_FEATURES
 
@@ -111,7 +111,7 @@ def measure(machines: int, days: int) -> dict[str, float]:
         "hour_features_max_s": float(np.max(features_s)),
         "hour_score_p50_s": float(np.median(score_s)),
         "hour_score_max_s": float(np.max(score_s)),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 

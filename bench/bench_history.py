@@ -2,8 +2,9 @@
 
 - ``predmaint simulate``'s writer (:func:`simulator.history.write_history`: simulate, raw readings
   file, labels, hourly windows with relative features into the day files) at 50, 500 and 2,000
-  machines x 30 days, each in a fresh subprocess whose peak resident memory (``ru_maxrss``) is
-  reported with the wall time. Target: peak memory within 1.5x between 50 and 2,000 machines.
+  machines x 30 days, each in a fresh subprocess whose peak resident memory (``VmHWM``, see
+  :mod:`bench.memory`) is reported with the wall time. Target: peak memory within 1.5x between 50
+  and 2,000 machines.
 - The live ``Ingestor`` (offline side only, so the online store's cost does not hide it) with and
   without its write-ahead log (an ``fsync`` per batch; sequential batches, so no group commit).
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.memory import peak_rss_mib
 from bench.table import Table
 
 DAYS = 30.0
@@ -48,7 +49,7 @@ def _child(machines: int, days: float) -> None:
         seconds = time.perf_counter() - start
         assert written.summary is not None
         windows = written.summary.windows
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak_mb = peak_rss_mib()
     print(
         json.dumps({"seconds": seconds, "peak_mb": peak_mb, "readings": written.readings, "windows": windows})
     )
@@ -58,7 +59,7 @@ def _history() -> Table:
     table = Table(
         f"Bulk history: predmaint simulate's writer, machines x {DAYS:g} days (one subprocess each)",
         ["machines", "readings", "windows", "wall s", "readings/s", "peak RSS MB", "peak vs 50 machines"],
-        note="Peak RSS = ru_maxrss of the subprocess (interpreter, numpy/pandas/pyarrow included). "
+        note="Peak RSS = VmHWM of the subprocess (interpreter, numpy/pandas/pyarrow included). "
         "Target: peak within 1.5x between 50 and 2,000 machines; time linear in machines x days.",
     )
     base = None
