@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from predmaint.console import console, fail, progress
+from predmaint.console import console, fail, print_table, progress
 from predmaint.options import OutputFormat
 
 
@@ -84,17 +84,7 @@ def register(app: typer.Typer) -> None:
                 for n, f1, far, mar, af in rows
             ]
             head = ("detector", "F1", "FAR %", "MAR %", f"anomaly-free FAR % ({free} runs)")
-            if output is OutputFormat.markdown:
-                lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-                lines += ["| " + " | ".join(c) + " |" for c in cells]
-                typer.echo("\n".join(lines))
-            else:
-                from rich.table import Table
-
-                table = Table(*head)
-                for c in cells:
-                    table.add_row(*c)
-                console.print(table)
+            print_table(head, cells, markdown=output is OutputFormat.markdown)
         cfg = SKAB_CONFIG
         console.print(
             f"ours: rolling {list(cfg.stats)} over {list(cfg.scales)} rows, score = largest robust "
@@ -131,17 +121,8 @@ def register(app: typer.Typer) -> None:
             import json
 
             typer.echo(json.dumps([r.as_dict() for r in results], indent=2))
-        elif output is OutputFormat.markdown:
-            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(row) + " |" for row in rows]
-            typer.echo("\n".join(lines))
         else:
-            from rich.table import Table
-
-            table = Table(*header)
-            for row in rows:
-                table.add_row(*row)
-            console.print(table)
+            print_table(header, rows, markdown=output is OutputFormat.markdown)
 
     @evaluate.command("drift")
     def drift(

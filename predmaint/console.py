@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NoReturn
 
 import typer
@@ -28,3 +29,18 @@ def progress() -> Progress:
         console=console,
         transient=False,
     )
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, markdown: bool) -> None:
+    """``rows`` under ``header``: a Markdown table on stdout, or a rich table on the console."""
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        typer.echo("\n".join(lines))
+        return
+    from rich.table import Table
+
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
