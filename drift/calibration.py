@@ -100,6 +100,12 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return finite
 
 
+def stretch_rows(block_rows: int, values: int) -> int:
+    """Rows in each resampled stretch of a ``values``-row reference: ``block_rows``, at most half the
+    reference, at least ``MIN_BLOCK_ROWS``."""
+    return max(MIN_BLOCK_ROWS, min(block_rows, values // 2))
+
+
 def null_distances(values: np.ndarray, block_rows: int, draws: int) -> np.ndarray:
     """``W1(rest, stretch) / std(rest)`` for ``draws`` evenly spaced stretches of consecutive rows."""
     from scipy.stats import wasserstein_distance
@@ -162,7 +168,7 @@ def calibrate(
     medians: dict[str, float] = {}
     block = MIN_BLOCK_ROWS
     for column, values in usable.items():
-        block = max(MIN_BLOCK_ROWS, min(block_rows or window_rows, len(values) // 2))
+        block = stretch_rows(block_rows or window_rows, len(values))
         null = null_distances(values, block, draws)
         thresholds[column] = tail_threshold(null, alpha_column, len(values) / block)
         medians[column] = float(np.median(null))

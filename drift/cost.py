@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from drift.calibration import MIN_BLOCK_ROWS
+from drift.calibration import MIN_BLOCK_ROWS, stretch_rows
 from drift.errors import DriftError
 
 CHECK_FIXED_S: Final = 0.03
@@ -50,7 +50,7 @@ class TooCostly(DriftError):
 
 def resamples(reference_rows: int, current_rows: int, draws: int) -> int:
     """Distinct stretches ``drift.calibration`` draws from a reference (its block rule)."""
-    block = max(MIN_BLOCK_ROWS, min(current_rows, reference_rows // 2))
+    block = stretch_rows(current_rows, reference_rows)
     return max(1, min(draws, reference_rows - block + 1))
 
 
