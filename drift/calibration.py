@@ -6,10 +6,13 @@ threshold (Evidently's 0.1) is crossed by every normal window. Instead, the stat
 under "no drift" is estimated from the reference:
 
 - **moving blocks**: ``draws`` stretches of ``block_rows`` *consecutive* reference rows are taken at
-  evenly spaced starts, and each is scored against the rest of the reference (the stretch left out)
-  with the live check's statistic, ``W1(rest, stretch) / std(rest)``. Consecutive rows keep the
-  autocorrelation and the slow wander that a row-wise bootstrap would average away. The reference
-  must therefore be in time order (``aml.bundle_builder.reference_sample`` keeps it so).
+  evenly spaced starts, and each is scored with the live check's statistic against the reference
+  rows on its longer side, ``W1(side, stretch) / std(side)``: the live window lies after its
+  reference, not inside it, so a stretch is compared with rows on one side of it only (a stretch
+  compared with the rows around it sees both its past and its future, and on slowly wandering data
+  that understates how far the next window lands). Consecutive rows keep the autocorrelation and the
+  slow wander that a row-wise bootstrap would average away. The reference must therefore be in time
+  order (``aml.bundle_builder.reference_sample`` keeps it so).
 - ``block_rows``: the reference rows that span as long as the live window (:func:`block_rows_for`:
   a reference sampled from 14 days holds fewer rows per day than a one-day window, and a stretch
   covering four days would average away the day-to-day wander a one-day window shows), else the
@@ -17,13 +20,19 @@ under "no drift" is estimated from the reference:
   so its threshold is larger than the window's: conservative.
 - **threshold** per column: a one-sided ``1 - alpha_column`` *prediction* bound for the next window's
   log distance, from a log-normal fitted to the draws (the far tail is extrapolated rather than read
-  off as an order statistic), never below the largest draw. The draws overlap: a reference of ``n``
-  rows holds only ``n / block_rows`` independent stretches, so the log mean and sd are estimates from
-  that many, and the bound is Student's, ``mean + t(1 - alpha_column, nu) * sd * sqrt(1 + 1/n_eff)``
-  with ``n_eff = n / block_rows`` and ``nu = n_eff - 1``, not the plug-in normal quantile (which treats
-  them as known). On SKAB's ``anomaly-free`` recording (each 60-row window against the 400 rows before
-  it, about 6.7 stretches) the plug-in bound let 21 % of disjoint windows through at a stated 1 %;
-  this one 0.7 % (1.7 % of the checks every 5 rows in ``predmaint eval drift``).
+  off as an order statistic), never below the largest draw. The fit is robust: the location is the
+  log draws' median, the scale the smaller of their sd and their MAD (as a normal's sd). Under a
+  log-normal both estimate the same sd; each is inflated by a departure seen on real data, and an
+  inflated scale only ever raises the bound. On quantised sensors many stretches match the rest
+  almost exactly and their logs run towards minus infinity: the sd was blown up by them (a flow-rate
+  threshold of 302 reference sds against a largest draw of 0.28 on SKAB's ``valve1/7.csv``, so that
+  column could never drift), the MAD is not. A flat, light-tailed null (the simulator's daily
+  temperature means) makes the MAD the larger. The draws overlap: a reference of ``n`` rows holds
+  only ``n / block_rows`` independent stretches, so the location and scale are estimates from that
+  many, and the bound is Student's, ``median + t(1 - alpha_column, nu) * scale * sqrt(1 + 1/n_eff)``
+  with ``n_eff = n / block_rows`` and ``nu = n_eff - 1``, not the plug-in normal quantile (which
+  treats them as known). What the stated level holds to on SKAB's ``anomaly-free`` recording:
+  ``docs/drift-evaluation.md``.
 - **many columns**: the dataset verdict is "some column is at or above its threshold", with the
   per-column level from Šidák, ``alpha_column = 1 - (1 - alpha) ** (1 / k)``; for positively dependent
   columns (the features share sensors) this keeps the per-check false-alarm probability at or below
@@ -46,6 +55,8 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.contract import MAD_TO_SIGMA
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +88,10 @@ class Calibration(BaseModel):
     thresholds: dict[str, float]
     null_median: dict[str, float] = Field(default_factory=dict)
     """Median distance between a normal stretch and the rest of the reference, per column."""
-    method: str = "moving-block null of W1/std, log-normal Student-t prediction bound, Šidák over columns"
+    method: str = (
+        "one-sided moving-block null of W1/std, robust log-normal Student-t prediction bound,"
+        " Šidák over columns"
+    )
     duration_s: float = 0.0
 
 
@@ -107,7 +121,8 @@ def stretch_rows(block_rows: int, values: int) -> int:
 
 
 def null_distances(values: np.ndarray, block_rows: int, draws: int) -> np.ndarray:
-    """``W1(rest, stretch) / std(rest)`` for ``draws`` evenly spaced stretches of consecutive rows."""
+    """``W1(side, stretch) / std(side)`` for ``draws`` evenly spaced stretches of consecutive rows,
+    ``side`` being the rows before the stretch or those after it, whichever are more."""
     from scipy.stats import wasserstein_distance
 
     n = len(values)
@@ -115,20 +130,24 @@ def null_distances(values: np.ndarray, block_rows: int, draws: int) -> np.ndarra
     out = np.empty(len(starts))
     for i, s in enumerate(starts):
         stretch = values[s : s + block_rows]
-        rest = np.concatenate((values[:s], values[s + block_rows :]))
-        out[i] = wasserstein_distance(rest, stretch) / max(float(np.std(rest)), STD_FLOOR)
+        before, after = values[:s], values[s + block_rows :]
+        side = before if len(before) >= len(after) else after
+        out[i] = wasserstein_distance(side, stretch) / max(float(np.std(side)), STD_FLOOR)
     return out
 
 
 def tail_threshold(draws: np.ndarray, alpha: float, effective_draws: float | None = None) -> float:
     """A one-sided ``1 - alpha`` prediction bound for one more draw, from a log-normal fitted to the
-    positive ``draws``, at least their max. ``effective_draws``: how many independent draws they are
-    worth (overlapping stretches: reference rows / stretch rows); ``None``: the normal quantile, as if
-    the fitted mean and sd were exact."""
+    positive ``draws`` (location: the logs' median; scale: the smaller of their sd and their MAD as
+    a normal sd), at least their max. ``effective_draws``: how many independent draws they are worth
+    (overlapping stretches: reference rows / stretch rows); ``None``: the normal quantile, as if the
+    fitted location and scale were exact."""
     positive = draws[draws > 0]
     if len(positive) < 2:
         return float(draws.max()) if len(draws) else math.inf
     logs = np.log(positive)
+    location = float(np.median(logs))
+    scale = min(float(logs.std(ddof=1)), MAD_TO_SIGMA * float(np.median(np.abs(logs - location))))
     if effective_draws is None:
         factor = NormalDist().inv_cdf(1.0 - alpha)
     else:
@@ -136,7 +155,7 @@ def tail_threshold(draws: np.ndarray, alpha: float, effective_draws: float | Non
 
         n_eff = max(effective_draws, MIN_EFFECTIVE_DRAWS)
         factor = float(student.ppf(1.0 - alpha, n_eff - 1.0)) * math.sqrt(1.0 + 1.0 / n_eff)
-    return max(float(np.exp(logs.mean() + factor * logs.std(ddof=1))), float(draws.max()))
+    return max(float(np.exp(location + factor * scale)), float(draws.max()))
 
 
 def calibrate(

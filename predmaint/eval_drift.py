@@ -52,8 +52,10 @@ SKAB_WINDOW_ROWS: Final = 60
 """One minute of SKAB's 1 Hz readings: NAB's window for a changepoint is 60 s, so a window has to be
 about that long for an onset to be visible before the scoring window closes."""
 SKAB_STRIDE_ROWS: Final = 5
-SKAB_MIN_REFERENCE_ROWS: Final = SKAB_REFERENCE_ROWS // 2
-"""Rows after an onset before the changepoint stream checks again (the new normal's reference)."""
+SKAB_MIN_REFERENCE_ROWS: Final = 2 * SKAB_WINDOW_ROWS
+"""Rows after an onset before the changepoint stream checks again (the new normal's reference): two
+windows, the fewest that calibrate on stretches as long as the window. SKAB's faults last about a
+minute, so a longer wait would miss the return to normal, itself a changepoint."""
 SKAB_RECALIBRATE_ROWS: Final = SKAB_WINDOW_ROWS
 """The rolling reference is recalibrated each time it has moved by a window's rows."""
 SKAB_NAB_WINDOW_S: Final = 60.0

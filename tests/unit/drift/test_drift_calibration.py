@@ -123,3 +123,32 @@ def test_a_short_reference_gets_a_prediction_bound_that_keeps_the_stated_rate() 
     print(f"false alarms at a stated {alpha}: plug-in {plug_in / trials:.3f}, bound {bound / trials:.3f}")
     assert bound / trials <= 2 * alpha
     assert plug_in > bound
+
+
+def test_near_exact_matches_in_the_null_do_not_make_a_column_undetectable() -> None:
+    """A quantised sensor (SKAB's flow rate flips between two levels) has stretches that match the
+    rest almost exactly: their log distances run towards minus infinity. A handful of them must not
+    blow the bound up (the plain log sd put one such column's threshold at 302 reference sds
+    against a largest draw of 0.28, so it could never drift)."""
+    from drift.calibration import tail_threshold
+
+    rng = np.random.default_rng(5)
+    draws = np.exp(rng.normal(np.log(0.1), 0.4, size=190))
+    matched = np.r_[draws, np.full(10, 1e-4)]
+    clean, polluted = tail_threshold(draws, 0.01, 7.0), tail_threshold(matched, 0.01, 7.0)
+    assert polluted <= 1.2 * clean
+    assert polluted < 10 * matched.max()
+
+
+def test_a_flat_null_is_not_given_a_wider_bound_than_its_sd_implies() -> None:
+    """Light-tailed (flat) log draws, like the simulator's daily temperature means: the MAD
+    overstates the sd there, and the bound keeps the smaller scale."""
+    from scipy.stats import t as student
+
+    from drift.calibration import tail_threshold
+
+    logs = np.linspace(np.log(0.05), np.log(0.2), 200)
+    draws = np.exp(logs)
+    bound = tail_threshold(draws, 0.01, 14.0)
+    by_sd = np.exp(np.median(logs) + student.ppf(0.99, 13.0) * np.sqrt(1 + 1 / 14.0) * logs.std(ddof=1))
+    assert bound == pytest.approx(by_sd)
