@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
+from core.allocator import release_free_memory
 from core.contract import WINDOW
 from core.layout import DataLayout
 from simulator.fleet import FleetSimulator, SimulationResult
@@ -129,6 +130,7 @@ def write_history(
             if progress is not None:
                 progress(done, len(parts))
             del readings, table  # before the next slice is made, not after
+            release_free_memory()  # else the C heap grows with the days (see core.allocator)
         if tmp is not None and parquet is None:  # an empty history still leaves a (typed) file
             tmp.parent.mkdir(parents=True, exist_ok=True)
             sim.readings_between(stop, stop).to_parquet(tmp, index=False)
