@@ -9,7 +9,7 @@ only when the cyclic collector gets to them (at 2,000 machines a full collection
 slices, a 50 MB sawtooth). :func:`release_free_memory` after each slice frees both, and so bounds
 the peak by one slice.
 
-glibc only (``malloc_trim``); elsewhere (macOS, musl) it does nothing to the C heap.
+glibc only (``malloc_trim``); elsewhere (macOS, musl, Windows) it does nothing to the C heap.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _glibc() -> Any | None:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
         trim = libc.malloc_trim
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows has no CDLL(None)
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return libc
@@ -39,7 +39,7 @@ def release_free_memory() -> None:
     not only the tops) and pyarrow's pool's unused memory to the OS. Costs a few ms a call, and the
     next allocations fault their pages in again: call it between slices of a bulk job, not per
     request."""
-    # the slice's cycles are young: a full collection frees no more here and costs ~13 ms a call
+    # the slice's cycles are young: a full collection finds about as many, for ~13 ms a call
     gc.collect(1)
     if "pyarrow" in sys.modules:  # never import it for this
         sys.modules["pyarrow"].default_memory_pool().release_unused()
