@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from core.allocator import release_free_memory
 from core.contract import (
     ENTITY_KEY,
     EVENT_TIMESTAMP,
@@ -234,6 +235,8 @@ def ingest_history(
     for chunk in chunks:
         writer.add(chunk)
         done += len(chunk)
+        del chunk
+        release_free_memory()
         if progress:
             progress(done, total)
     summary = writer.finish()

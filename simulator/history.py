@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
+from core.allocator import release_free_memory
 from core.contract import WINDOW
 from core.layout import DataLayout
 from simulator.fleet import FleetSimulator, SimulationResult
@@ -115,7 +116,6 @@ def write_history(
     count = 0
     try:
         for done, (t0, t1) in enumerate(parts, start=1):
-            table = None
             readings = sim.readings_between(t0, t1)
             count += len(readings)
             if tmp is not None:
@@ -124,11 +124,13 @@ def write_history(
                     tmp.parent.mkdir(parents=True, exist_ok=True)
                     parquet = pq.ParquetWriter(tmp, table.schema)
                 parquet.write_table(table)
+                del table  # not held while the slice is aggregated
             if writer is not None:
                 writer.add(readings)
             if progress is not None:
                 progress(done, len(parts))
-            del readings, table  # before the next slice is made, not after
+            del readings  # before the next slice is made, not after
+            release_free_memory()  # else the C heap grows with the days (see core.allocator)
         if tmp is not None and parquet is None:  # an empty history still leaves a (typed) file
             tmp.parent.mkdir(parents=True, exist_ok=True)
             sim.readings_between(stop, stop).to_parquet(tmp, index=False)
