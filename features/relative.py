@@ -182,7 +182,9 @@ class _Grids:
     for both paths: ``values`` (BASES, M, H) the statistics of every window (NaN: no window),
     ``usable`` (M, H) a window that is not sparse, ``present`` (M, H) any window, ``hourly``
     (hourly relative features, M, the last H' <= H hours) where known, ``types`` (M,) type codes
-    of the machines."""
+    of the machines. Hours are columns from the grids' first hour; the streaming side keeps the
+    grids as rings (hour ``h0 + c`` at column ``(h0 + c) % H``, hourly at ``% H'``), so that moving
+    on by an hour clears a column instead of shifting every one; the bulk side has ``h0 = 0``."""
 
     values: np.ndarray
     usable: np.ndarray
@@ -191,6 +193,16 @@ class _Grids:
     types: np.ndarray
     codes: np.ndarray  # per row of the frame they were built from (bulk only)
     hours: np.ndarray
+    h0: int = 0
+
+    def at(self, cols: np.ndarray) -> np.ndarray:
+        """Ring positions of hours (columns from the first hour, ``0 <= cols < H``)."""
+        width = self.present.shape[1]
+        return cols if self.h0 % width == 0 else (cols + self.h0) % width
+
+    def _hourly_at(self, cols: np.ndarray) -> np.ndarray:
+        width = self.hourly.shape[2]
+        return cols if self.h0 % width == 0 and self._hourly_from == 0 else (cols + self.h0) % width
 
     @classmethod
     def of(cls, windows: pd.DataFrame, machine_types: Mapping[str, str]) -> _Grids:
@@ -215,10 +227,11 @@ class _Grids:
     def write(self, codes: np.ndarray, hours: np.ndarray, windows: pd.DataFrame) -> None:
         """Put the rows of ``windows`` (at ``codes``, ``hours``) into the grids; their hourly
         relative features too when the frame has them."""
+        at = self.at(hours)
         for b, base in enumerate(BASES):
-            self.values[b, codes, hours] = windows[base].to_numpy(np.float64)
-        self.usable[codes, hours] = ~windows[IS_SPARSE].fillna(True).to_numpy(dtype=bool)
-        self.present[codes, hours] = True
+            self.values[b, codes, at] = windows[base].to_numpy(np.float64)
+        self.usable[codes, at] = ~windows[IS_SPARSE].fillna(True).to_numpy(dtype=bool)
+        self.present[codes, at] = True
         for k, name in enumerate(_HOURLY):
             if name in windows:
                 self.set_hourly(k, codes, hours, windows[name].to_numpy(np.float64))
@@ -229,15 +242,14 @@ class _Grids:
 
     def set_hourly(self, k: int, codes: np.ndarray, hours: np.ndarray, values: np.ndarray) -> None:
         """Hourly feature ``k`` of cells (those before the hourly grid's hours are not kept)."""
-        cols = hours - self._hourly_from
-        kept = cols >= 0
-        self.hourly[k, codes[kept], cols[kept]] = values[kept]
+        kept = hours >= self._hourly_from
+        self.hourly[k, codes[kept], self._hourly_at(hours[kept])] = values[kept]
 
     def hourly_at(self, k: int, codes: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Hourly feature ``k`` of cells (NaN where not kept)."""
-        cols = hours - self._hourly_from
-        kept = cols >= 0
-        return np.where(kept, self.hourly[k][codes, np.where(kept, cols, 0)], np.nan)
+        kept = hours >= self._hourly_from
+        cols = self._hourly_at(np.where(kept, hours, self._hourly_from))
+        return np.where(kept, self.hourly[k][codes, cols], np.nan)
 
 
 _HOURLY: Final[tuple[str, ...]] = tuple(name for name, _, _ in RELATIVE_FEATURES)
@@ -258,16 +270,17 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
     # only those columns are read (a live batch: a few dozen of the KEPT_HOURS)
     cols = np.unique(np.concatenate([t_h, lag_h[valid]]))
     at_lag = np.searchsorted(cols, np.where(valid, lag_h, cols[0]))
-    usable = grids.usable[:, cols]
-    usable_t = grids.usable[t_m, t_h]
+    at_cols, at_t = grids.at(cols), grids.at(t_h)
+    usable = grids.usable[:, at_cols]
+    usable_t = grids.usable[t_m, at_t]
     days = None
     for b, base in enumerate(BASES):
-        grid = np.where(usable, grids.values[b][:, cols], np.nan)  # (M, C)
+        grid = np.where(usable, grids.values[b][:, at_cols], np.nan)  # (M, C)
         own_vals = np.where(valid, grid[t_m[None, :], at_lag], np.nan)  # (N, T)
         own_med, own_scale, own_n = _robust(own_vals, axis=0)
         if days is None:
             days = own_n
-        x = grids.values[b][t_m, t_h]
+        x = grids.values[b][t_m, at_t]
         peer_med = np.full(len(t_h), np.nan)
         peer_scale = np.full(len(t_h), np.nan)
         type_med = np.full(len(t_h), np.nan)
@@ -333,7 +346,7 @@ def _day_means(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.
         cols = t_h[lo : lo + _BLOCK, None] - back[None, :]
         inside = cols >= 0
         cols = np.where(inside, cols, 0)
-        here = grids.present[m, cols] & inside
+        here = grids.present[m, grids.at(cols)] & inside
         before = np.zeros_like(here[:, :span])
         for g in range(1, gap + 1):
             before |= here[:, g : g + span]
@@ -473,20 +486,22 @@ class RelativeState:
 
     def _advance(self, newest: int) -> None:
         """Move the grids so that hour ``newest`` (since the epoch) is in the last column or before."""
+        g = self._grids
         if self._h0 is None:
-            self._h0 = newest - KEPT_HOURS + 1
+            self._h0 = g.h0 = newest - KEPT_HOURS + 1
             return
         shift = newest - (self._h0 + KEPT_HOURS - 1)
         if shift <= 0:
             return
-        g = self._grids
+        # the grids are rings: the hours moving in take the columns of those moving out
+        entering = np.arange(self._h0 + KEPT_HOURS, newest + 1)
         for grid, empty in ((g.values, np.nan), (g.usable, False), (g.present, False), (g.hourly, np.nan)):
             if shift < grid.shape[-1]:
-                grid[..., :-shift] = grid[..., shift:]
-                grid[..., -shift:] = empty
+                grid[..., entering % grid.shape[-1]] = empty
             else:
                 grid[...] = empty
         self._h0 += shift
+        g.h0 = self._h0
 
     def add_history(self, windows: pd.DataFrame) -> None:
         """Add windows known from elsewhere (e.g. the offline store, for a machine an ingest worker
@@ -498,7 +513,7 @@ class RelativeState:
         assert self._h0 is not None
         cols = hours - self._h0
         codes = self._code(windows[ENTITY_KEY].to_numpy(dtype=object))
-        new = (cols >= 0) & ~self._grids.present[codes, np.maximum(cols, 0)]
+        new = (cols >= 0) & ~self._grids.present[codes, self._grids.at(np.maximum(cols, 0))]
         if not new.all():
             windows, codes, cols, hours = windows.loc[new], codes[new], cols[new], hours[new]
         self._grids.write(codes, cols, windows)
@@ -533,7 +548,7 @@ class RelativeState:
             frame = part.reset_index(drop=True)
         # every window of the changed hours: the peers' statistics are over all of them
         cols = np.unique(hours - self._h0)
-        cell_m, j = np.nonzero(g.present[:, cols])
+        cell_m, j = np.nonzero(g.present[:, g.at(cols)])
         cell_h = cols[j]
         rel = _hourly(g, cell_m, cell_h)
         for k, name in enumerate(_HOURLY):
