@@ -165,6 +165,8 @@ class _Owned:
             offline.write(history)
             newest = history["event_timestamp"].max()
             self.worker._state(self.context).learn(set(history["machine_id"]), offline, newest)
+            # a worker loads it while claiming the partition: its flush interval starts after that
+            self.worker.flush(self.context)
 
     def run(self, events: list[Any]) -> tuple[float, list[float]]:
         """Seconds to handle ``events`` in ``BATCH``-sized calls and flush; each call's seconds.
