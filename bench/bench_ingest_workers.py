@@ -285,7 +285,9 @@ def run() -> list[Table]:
             f"{BATCH:,} events a handler call, one reading an event; online push "
             + ("to Redis" if online else "OFF (no Redis)")
             + "; offline day files, snapshots and checkpoints on Azurite (flush every 10 s and at the end). "
-            "Batch latency = handler call to windows online, without Event Hubs' own send/receive time. "
+            "Batch latency = one handler call; a call that publishes (relative features, then online: at "
+            "most every online_interval_s, and in the flush) is the slow one. Event Hubs' own "
+            "send/receive time is not in it. "
             "readings/CPU-s divides by this process's CPU time (Redis and Azurite excluded): the figure "
             "to trust on a shared, loaded machine. history: none = a fresh partition; "
             f"{HISTORY_DAYS} d = that many days of hourly windows of every machine in the offline store, "
@@ -314,8 +316,9 @@ def run() -> list[Table]:
             latency.add(len(lat), *np.percentile(lat, [50, 99]).tolist(), float(lat.max()))
         latency.note = (
             "A reading's publish time (its place in a steady stream) to the end of the handler call "
-            "that pushed its machine's window to Redis; the handler gets what arrived since its last "
-            "call, as the SDK's receive loop does. Event Hubs' own send/receive time (tens of ms in "
+            "that pushed its machine's window to Redis (the worker's publish cadence included); the "
+            "handler gets what arrived since its last call, as the SDK's receive loop does. Event "
+            "Hubs' own send/receive time (tens of ms in "
             "one region) is not in it. " + ("" if online is not None else "Not measured: no Redis.")
         )
         rates = {}
