@@ -473,12 +473,11 @@ class RelativeState:
         g = self._grids
         have = g.present.shape[0]
         if machines > have:
-            more = max(machines, 2 * have) - have
-            g.values = np.concatenate([g.values, np.full((len(BASES), more, KEPT_HOURS), np.nan)], axis=1)
-            g.usable = np.concatenate([g.usable, np.zeros((more, KEPT_HOURS), bool)])
-            g.present = np.concatenate([g.present, np.zeros((more, KEPT_HOURS), bool)])
-            hourly = np.full((len(_HOURLY), more, self._hourly_hours), np.nan)
-            g.hourly = np.concatenate([g.hourly, hourly], axis=1)
+            size = max(machines, 2 * have)
+            g.values = _grown(g.values, size, np.nan)
+            g.usable = _grown(g.usable, size, False)
+            g.present = _grown(g.present, size, False)
+            g.hourly = _grown(g.hourly, size, np.nan)
         # machines not yet seen are of their own type: no rows in the grids, they are nobody's peers
         types = np.full(g.present.shape[0], -1, np.int64)
         types[: len(self._machine_types)] = self._machine_types
@@ -567,6 +566,16 @@ class RelativeState:
         keep = f_hours > self._h0 + KEPT_HOURS - 1 - self._row_hours
         self._rows = frame.loc[keep].reset_index(drop=True)
         return pd.DataFrame(frame.loc[targets].drop(columns=[_CODE, _HOUR]).reset_index(drop=True))
+
+
+def _grown(grid: np.ndarray, machines: int, empty: float | bool) -> np.ndarray:
+    """``grid`` (machines on the second-to-last axis) with room for ``machines``, the new rows
+    ``empty``: one allocation written once (a concatenation wrote the new rows twice)."""
+    have = grid.shape[-2]
+    out = np.empty((*grid.shape[:-2], machines, grid.shape[-1]), grid.dtype)
+    out[..., :have, :] = grid
+    out[..., have:, :] = empty
+    return out
 
 
 def _key(codes: np.ndarray, hours: np.ndarray) -> np.ndarray:
