@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pandas as pd
 
 from core.contract import (
@@ -75,6 +76,17 @@ def _offline_lock(layout: DataLayout) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_DAY_NS: Final = 86_400 * 1_000_000_000
+
+
+def day_names(timestamps: pd.Series) -> np.ndarray[Any, np.dtype[Any]]:
+    """The UTC day (``YYYY-MM-DD``, a day file's) of each of tz-aware ``timestamps``, formatted once
+    per distinct day (``strftime`` of every row was a third of a worker's flush)."""
+    days, inverse = np.unique(pd.DatetimeIndex(timestamps).as_unit("ns").asi8 // _DAY_NS, return_inverse=True)
+    names = [pd.Timestamp(int(d) * _DAY_NS, tz="UTC").strftime("%Y-%m-%d") for d in days]
+    return np.asarray(names, dtype=object)[inverse.reshape(-1)]
+
+
 def write_offline(layout: DataLayout, windows: pd.DataFrame) -> list[Path]:
     """Merge windows into the offline store (newest ``created_timestamp`` wins per window); returns
     the day files written. See the module docstring for the layout."""
@@ -85,10 +97,9 @@ def write_offline(layout: DataLayout, windows: pd.DataFrame) -> list[Path]:
 
     schema = _arrow_schema()
     frame = windows[list(WINDOW_COLUMNS)]
-    days = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m-%d")
     written = []
     with _offline_lock(layout):
-        for day, part in frame.groupby(days.to_numpy(), sort=True):
+        for day, part in frame.groupby(day_names(frame[EVENT_TIMESTAMP]), sort=True):
             path = layout.windows_dir / _DAY_FILE.format(day=day)
             if path.exists():
                 existing = pq.read_table(path, schema=schema).to_pandas()
@@ -126,11 +137,10 @@ class DayFileAppender:
         if len(windows) == 0:
             return []
         frame = windows[list(WINDOW_COLUMNS)]
-        days = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m-%d")
         paths = []
-        for day, part in frame.groupby(days.to_numpy(), sort=True):
+        for day, part in frame.groupby(day_names(frame[EVENT_TIMESTAMP]), sort=True):
             path = self._layout.windows_dir / _DAY_FILE.format(day=day)
-            if day != self._day:
+            if str(day) != self._day:
                 self.close()
                 self._day = str(day)
                 if not path.exists():

@@ -10,8 +10,8 @@ serialised ``ValueProto``s encoded here column by column (a missing value is an 
 Feast writes it), and ``_ts:<view>`` holds the event time as a protobuf ``Timestamp``.
 
 It keeps Feast's rule that a write whose event time is not newer than the stored one is skipped
-(one script reads every stored time, a second writes the newer rows), and Feast's
-``key_ttl_seconds``. It uses the connection pool of the client Feast itself built for the store, so
+(one script a write: it reads each row's stored time and writes the row only if it is newer), and
+Feast's ``key_ttl_seconds``. It uses the connection pool of the client Feast itself built for the store, so
 the connection settings and timeouts (:func:`features.store.open_store`) are the same; a failed
 call is not retried (the caller decides, as with ``_no_redis_retries``).
 """
@@ -36,22 +36,38 @@ _DOUBLE_TAG: Final = 0x29  # double_val = 5, 64-bit
 _BOOL_VALUES: Final = (b"\x38\x00", b"\x38\x01")  # bool_val = 7, varint 0 / 1
 _NS: Final = 1_000_000_000
 
-_READ_TIMES: Final = b"""
-local out = {}
-for i = 1, #KEYS do out[i] = redis.call('HGET', KEYS[i], ARGV[1]) end
-return out
-"""
-"""Every key's stored event time (``_ts:<view>``) in one reply."""
-_WRITE_ROWS: Final = b"""
-local width, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+_WRITE_NEWER: Final = b"""
+local width, ttl, ts_field = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local written = 0
 for i = 1, #KEYS do
-  local first = 3 + (i - 1) * width
-  redis.call('HSET', KEYS[i], unpack(ARGV, first, first + width - 1))
-  if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+  local first = 4 + (i - 1) * (width + 2)
+  local seconds, nanos = tonumber(ARGV[first]), tonumber(ARGV[first + 1])
+  local stored, s, n = redis.call('HGET', KEYS[i], ts_field), 0, 0
+  if stored then
+    local pos = 1
+    while pos <= #stored do
+      local tag, value, scale, byte = string.byte(stored, pos), 0, 1, 128
+      while byte >= 128 do
+        pos = pos + 1
+        byte = string.byte(stored, pos)
+        value = value + (byte % 128) * scale
+        scale = scale * 128
+      end
+      pos = pos + 1
+      if tag == 8 then s = value elseif tag == 16 then n = value end
+    end
+  end
+  if seconds > s or (seconds == s and nanos > n) then
+    redis.call('HSET', KEYS[i], unpack(ARGV, first + 2, first + 1 + width))
+    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    written = written + 1
+  end
 end
-return #KEYS
+return written
 """
-"""One HSET (and EXPIRE with a TTL) per key, from fixed-width runs of field/value arguments."""
+"""Per key: its stored event time (``_ts:<view>``, a protobuf ``Timestamp``: field 1 seconds, field
+2 nanos, varints) against the row's (``seconds``, ``nanos``), then, when the row is newer, one HSET
+(and EXPIRE with a TTL) of its fixed-width run of field/value arguments. Returns rows written."""
 
 Encoder = Callable[[pd.Series, bytes], list[bytes]]
 """A column's values, each as the RESP bulk strings ``<field> <value>`` of an HSET (field given)."""
@@ -123,11 +139,12 @@ def _encoder(dtype: Any) -> Encoder:
 class RedisOnlineWriter:
     """Writes rows (one per machine, :func:`features.store.online_rows`) of one feature view.
 
-    Commands are encoded here in RESP and sent on one of the client's pooled connections as two
-    short Lua scripts a batch (read the stored times, write the newer rows), so that a batch costs
-    two replies rather than one per machine: redis-py's pipeline spent about 25 us of Python per
-    command packing its arguments and as much again reading each reply. A script runs atomically,
-    so a batch of 5,000 rows holds Redis for a few milliseconds. Only for a plain ``redis.Redis``
+    Commands are encoded here in RESP and sent on one of the client's pooled connections as one
+    short Lua script a batch (compare each stored time, write the newer rows), so that a batch
+    costs one reply rather than one per machine: redis-py's pipeline spent about 25 us of Python per
+    command packing its arguments and as much again reading each reply (and a separate read of the
+    stored times cost a round trip and a protobuf parse per row). A script runs atomically, so a
+    batch of 5,000 rows holds Redis for tens of milliseconds. Only for a plain ``redis.Redis``
     client (Feast's ``redis_type: redis``; a cluster would need every key in one slot): a cluster or
     sentinel client raises ``TypeError`` and the caller keeps Feast's own path.
     """
@@ -182,31 +199,14 @@ class RedisOnlineWriter:
             return 0
         keys = [self._key(m) for m in rows[ENTITY_KEY].astype(str).tolist()]
         times = pd.DatetimeIndex(rows[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8.tolist()
-        stored = self._stored_times(keys)
-        newer = [i for i, t in enumerate(times) if t > stored[i]]
-        if not newer:
-            return 0
         columns = [encode(rows[name], field) for name, field, encode in self._fields]
-        values = list(zip(*columns, strict=True))
-        args = [_bulk(b"%d" % self._width), _bulk(b"%d" % (self._ttl or 0))]
-        for i in newer:
-            args += (self._ts_field, _bulk(timestamp_bytes(times[i])), *values[i])
-        self._eval(_WRITE_ROWS, [keys[i] for i in newer], args, 2 + len(newer) * self._width)
-        return len(newer)
-
-    def _stored_times(self, keys: list[bytes]) -> list[int]:
-        """Each key's stored event time in ns (0: none, which Feast's rule also treats as absent)."""
-        from google.protobuf.timestamp_pb2 import Timestamp
-
-        out: list[int] = []
-        for value in self._eval(_READ_TIMES, keys, [self._ts_field], 1):
-            if not value:
-                out.append(0)
-                continue
-            ts = Timestamp()
-            ts.ParseFromString(value)
-            out.append(ts.seconds * _NS + ts.nanos)
-        return out
+        args = [_bulk(b"%d" % self._width), _bulk(b"%d" % (self._ttl or 0)), self._ts_field]
+        for t, values in zip(times, zip(*columns, strict=True), strict=True):
+            seconds, nanos = divmod(t, _NS)
+            args += (_bulk(b"%d" % seconds), _bulk(b"%d" % nanos), self._ts_field, _bulk(timestamp_bytes(t)))
+            args += values
+        written: int = self._eval(_WRITE_NEWER, keys, args, 3 + len(keys) * (self._width + 2))
+        return written
 
     def _eval(self, script: bytes, keys: list[bytes], args: list[bytes], arg_count: int) -> Any:
         """``EVAL script len(keys) *keys *args``: keys and args already RESP, ``arg_count`` bulk

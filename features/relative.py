@@ -34,7 +34,6 @@ registry (:func:`read_machine_types`); a machine missing from it is of type
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -106,13 +105,46 @@ def write_machine_types(layout: DataLayout, machines: pd.DataFrame) -> Path:
 def _robust(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median, floored robust scale and the count of finite values along ``axis``."""
     count = np.isfinite(values).sum(axis=axis)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        # an all-NaN slice is expected (a machine without history yet)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(values, axis=axis)
-        mad = np.nanmedian(np.abs(values - np.expand_dims(median, axis)), axis=axis)
+    median = _nanmedian(values, axis)
+    with np.errstate(all="ignore"):
+        mad = _nanmedian(np.abs(values - np.expand_dims(median, axis)), axis)
     scale = np.maximum(MAD_TO_SIGMA * mad, RELATIVE_SCALE_FLOOR * np.abs(median))
     return median, scale, count
+
+
+def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian`` along ``axis`` (NaN where a slice has no value), the same values to the
+    bit: the mean ``(low + high) / 2`` of the middle two of the sorted non-NaN values (one value
+    counted twice when their number is odd), a zero as +0.0 as numpy gives it. One sort instead of
+    its masked arrays and its warning per all-NaN slice, most of a live batch's relative-feature
+    time."""
+    n = np.expand_dims((~np.isnan(values)).sum(axis=axis), axis)
+    if values.shape[axis] == 0:
+        return np.full(n.squeeze(axis).shape, np.nan)
+    ordered = np.sort(values, axis=axis)  # NaN sorts last
+    high = np.minimum(n // 2, values.shape[axis] - 1)
+    low = np.maximum((n - 1) // 2, 0)
+    with np.errstate(all="ignore"):
+        median = (np.take_along_axis(ordered, low, axis) + np.take_along_axis(ordered, high, axis)) / 2
+    return np.where(n > 0, median + 0.0, np.nan).squeeze(axis)
+
+
+def _group_medians(groups: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``groups`` (sorted) and the median of each one's ``values`` (all finite), as
+    pandas' group-by median computes it: ``(low + high) / 2`` of the middle two."""
+    order = np.lexsort((values, groups))
+    g, v = groups[order], values[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if len(g) else np.zeros(0, np.int64)
+    counts = np.diff(np.r_[starts, len(g)])
+    return g[starts], (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+
+
+def _at_groups(keys: np.ndarray, medians: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The median of each of ``groups`` from :func:`_group_medians` (NaN for a group not there)."""
+    if len(keys) == 0:
+        return np.full(len(groups), np.nan)
+    at = np.minimum(np.searchsorted(keys, groups), len(keys) - 1)
+    return np.where(keys[at] == groups, medians[at], np.nan)
 
 
 def _deviation(x: np.ndarray, median: np.ndarray, scale: np.ndarray, *, excess_only: bool) -> np.ndarray:
@@ -150,7 +182,9 @@ class _Grids:
     for both paths: ``values`` (BASES, M, H) the statistics of every window (NaN: no window),
     ``usable`` (M, H) a window that is not sparse, ``present`` (M, H) any window, ``hourly``
     (hourly relative features, M, the last H' <= H hours) where known, ``types`` (M,) type codes
-    of the machines."""
+    of the machines. Hours are columns from the grids' first hour; the streaming side keeps the
+    grids as rings (hour ``h0 + c`` at column ``(h0 + c) % H``, hourly at ``% H'``), so that moving
+    on by an hour clears a column instead of shifting every one; the bulk side has ``h0 = 0``."""
 
     values: np.ndarray
     usable: np.ndarray
@@ -159,6 +193,16 @@ class _Grids:
     types: np.ndarray
     codes: np.ndarray  # per row of the frame they were built from (bulk only)
     hours: np.ndarray
+    h0: int = 0
+
+    def at(self, cols: np.ndarray) -> np.ndarray:
+        """Ring positions of hours (columns from the first hour, ``0 <= cols < H``)."""
+        width = self.present.shape[1]
+        return cols if self.h0 % width == 0 else (cols + self.h0) % width
+
+    def _hourly_at(self, cols: np.ndarray) -> np.ndarray:
+        width = self.hourly.shape[2]
+        return cols if self.h0 % width == 0 and self._hourly_from == 0 else (cols + self.h0) % width
 
     @classmethod
     def of(cls, windows: pd.DataFrame, machine_types: Mapping[str, str]) -> _Grids:
@@ -183,10 +227,11 @@ class _Grids:
     def write(self, codes: np.ndarray, hours: np.ndarray, windows: pd.DataFrame) -> None:
         """Put the rows of ``windows`` (at ``codes``, ``hours``) into the grids; their hourly
         relative features too when the frame has them."""
+        at = self.at(hours)
         for b, base in enumerate(BASES):
-            self.values[b, codes, hours] = windows[base].to_numpy(np.float64)
-        self.usable[codes, hours] = ~windows[IS_SPARSE].fillna(True).to_numpy(dtype=bool)
-        self.present[codes, hours] = True
+            self.values[b, codes, at] = windows[base].to_numpy(np.float64)
+        self.usable[codes, at] = ~windows[IS_SPARSE].fillna(True).to_numpy(dtype=bool)
+        self.present[codes, at] = True
         for k, name in enumerate(_HOURLY):
             if name in windows:
                 self.set_hourly(k, codes, hours, windows[name].to_numpy(np.float64))
@@ -197,15 +242,14 @@ class _Grids:
 
     def set_hourly(self, k: int, codes: np.ndarray, hours: np.ndarray, values: np.ndarray) -> None:
         """Hourly feature ``k`` of cells (those before the hourly grid's hours are not kept)."""
-        cols = hours - self._hourly_from
-        kept = cols >= 0
-        self.hourly[k, codes[kept], cols[kept]] = values[kept]
+        kept = hours >= self._hourly_from
+        self.hourly[k, codes[kept], self._hourly_at(hours[kept])] = values[kept]
 
     def hourly_at(self, k: int, codes: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Hourly feature ``k`` of cells (NaN where not kept)."""
-        cols = hours - self._hourly_from
-        kept = cols >= 0
-        return np.where(kept, self.hourly[k][codes, np.where(kept, cols, 0)], np.nan)
+        kept = hours >= self._hourly_from
+        cols = self._hourly_at(np.where(kept, hours, self._hourly_from))
+        return np.where(kept, self.hourly[k][codes, cols], np.nan)
 
 
 _HOURLY: Final[tuple[str, ...]] = tuple(name for name, _, _ in RELATIVE_FEATURES)
@@ -226,16 +270,17 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
     # only those columns are read (a live batch: a few dozen of the KEPT_HOURS)
     cols = np.unique(np.concatenate([t_h, lag_h[valid]]))
     at_lag = np.searchsorted(cols, np.where(valid, lag_h, cols[0]))
-    usable = grids.usable[:, cols]
-    usable_t = grids.usable[t_m, t_h]
+    at_cols, at_t = grids.at(cols), grids.at(t_h)
+    usable = grids.usable[:, at_cols]
+    usable_t = grids.usable[t_m, at_t]
     days = None
     for b, base in enumerate(BASES):
-        grid = np.where(usable, grids.values[b][:, cols], np.nan)  # (M, C)
+        grid = np.where(usable, grids.values[b][:, at_cols], np.nan)  # (M, C)
         own_vals = np.where(valid, grid[t_m[None, :], at_lag], np.nan)  # (N, T)
         own_med, own_scale, own_n = _robust(own_vals, axis=0)
         if days is None:
             days = own_n
-        x = grids.values[b][t_m, t_h]
+        x = grids.values[b][t_m, at_t]
         peer_med = np.full(len(t_h), np.nan)
         peer_scale = np.full(len(t_h), np.nan)
         type_med = np.full(len(t_h), np.nan)
@@ -266,14 +311,12 @@ def _hourly(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.nda
         excess = x - base_med
         group = target_types.astype(np.int64) * n_h + t_h
         ok = usable_t & np.isfinite(excess)
-        stats = pd.DataFrame({"g": group[ok], "r": excess[ok]}).groupby("g")["r"]
-        g_med = stats.median()
-        g_mad = (excess[ok] - g_med.reindex(group[ok]).to_numpy()).__abs__()
-        g_mad = pd.Series(g_mad).groupby(group[ok]).median()
-        med = g_med.reindex(group).to_numpy()
-        spread = np.maximum(
-            MAD_TO_SIGMA * g_mad.reindex(group).to_numpy(), RELATIVE_SCALE_FLOOR * np.abs(base_med)
-        )
+        g_ok, r_ok = group[ok], excess[ok]
+        keys, g_med = _group_medians(g_ok, r_ok)
+        _, g_mad = _group_medians(g_ok, np.abs(r_ok - _at_groups(keys, g_med, g_ok)))
+        med = _at_groups(keys, g_med, group)
+        g_scale = MAD_TO_SIGMA * _at_groups(keys, g_mad, group)
+        spread = np.maximum(g_scale, RELATIVE_SCALE_FLOOR * np.abs(base_med))
         for name, b_name, kind in RELATIVE_FEATURES:
             if b_name != base:
                 continue
@@ -303,7 +346,7 @@ def _day_means(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.
         cols = t_h[lo : lo + _BLOCK, None] - back[None, :]
         inside = cols >= 0
         cols = np.where(inside, cols, 0)
-        here = grids.present[m, cols] & inside
+        here = grids.present[m, grids.at(cols)] & inside
         before = np.zeros_like(here[:, :span])
         for g in range(1, gap + 1):
             before |= here[:, g : g + span]
@@ -430,12 +473,11 @@ class RelativeState:
         g = self._grids
         have = g.present.shape[0]
         if machines > have:
-            more = max(machines, 2 * have) - have
-            g.values = np.concatenate([g.values, np.full((len(BASES), more, KEPT_HOURS), np.nan)], axis=1)
-            g.usable = np.concatenate([g.usable, np.zeros((more, KEPT_HOURS), bool)])
-            g.present = np.concatenate([g.present, np.zeros((more, KEPT_HOURS), bool)])
-            hourly = np.full((len(_HOURLY), more, self._hourly_hours), np.nan)
-            g.hourly = np.concatenate([g.hourly, hourly], axis=1)
+            size = max(machines, 2 * have)
+            g.values = _grown(g.values, size, np.nan)
+            g.usable = _grown(g.usable, size, False)
+            g.present = _grown(g.present, size, False)
+            g.hourly = _grown(g.hourly, size, np.nan)
         # machines not yet seen are of their own type: no rows in the grids, they are nobody's peers
         types = np.full(g.present.shape[0], -1, np.int64)
         types[: len(self._machine_types)] = self._machine_types
@@ -443,20 +485,22 @@ class RelativeState:
 
     def _advance(self, newest: int) -> None:
         """Move the grids so that hour ``newest`` (since the epoch) is in the last column or before."""
+        g = self._grids
         if self._h0 is None:
-            self._h0 = newest - KEPT_HOURS + 1
+            self._h0 = g.h0 = newest - KEPT_HOURS + 1
             return
         shift = newest - (self._h0 + KEPT_HOURS - 1)
         if shift <= 0:
             return
-        g = self._grids
+        # the grids are rings: the hours moving in take the columns of those moving out
+        entering = np.arange(self._h0 + KEPT_HOURS, newest + 1)
         for grid, empty in ((g.values, np.nan), (g.usable, False), (g.present, False), (g.hourly, np.nan)):
             if shift < grid.shape[-1]:
-                grid[..., :-shift] = grid[..., shift:]
-                grid[..., -shift:] = empty
+                grid[..., entering % grid.shape[-1]] = empty
             else:
                 grid[...] = empty
         self._h0 += shift
+        g.h0 = self._h0
 
     def add_history(self, windows: pd.DataFrame) -> None:
         """Add windows known from elsewhere (e.g. the offline store, for a machine an ingest worker
@@ -468,7 +512,7 @@ class RelativeState:
         assert self._h0 is not None
         cols = hours - self._h0
         codes = self._code(windows[ENTITY_KEY].to_numpy(dtype=object))
-        new = (cols >= 0) & ~self._grids.present[codes, np.maximum(cols, 0)]
+        new = (cols >= 0) & ~self._grids.present[codes, self._grids.at(np.maximum(cols, 0))]
         if not new.all():
             windows, codes, cols, hours = windows.loc[new], codes[new], cols[new], hours[new]
         self._grids.write(codes, cols, windows)
@@ -503,7 +547,7 @@ class RelativeState:
             frame = part.reset_index(drop=True)
         # every window of the changed hours: the peers' statistics are over all of them
         cols = np.unique(hours - self._h0)
-        cell_m, j = np.nonzero(g.present[:, cols])
+        cell_m, j = np.nonzero(g.present[:, g.at(cols)])
         cell_h = cols[j]
         rel = _hourly(g, cell_m, cell_h)
         for k, name in enumerate(_HOURLY):
@@ -522,6 +566,16 @@ class RelativeState:
         keep = f_hours > self._h0 + KEPT_HOURS - 1 - self._row_hours
         self._rows = frame.loc[keep].reset_index(drop=True)
         return pd.DataFrame(frame.loc[targets].drop(columns=[_CODE, _HOUR]).reset_index(drop=True))
+
+
+def _grown(grid: np.ndarray, machines: int, empty: float | bool) -> np.ndarray:
+    """``grid`` (machines on the second-to-last axis) with room for ``machines``, the new rows
+    ``empty``: one allocation written once (a concatenation wrote the new rows twice)."""
+    have = grid.shape[-2]
+    out = np.empty((*grid.shape[:-2], machines, grid.shape[-1]), grid.dtype)
+    out[..., :have, :] = grid
+    out[..., have:, :] = empty
+    return out
 
 
 def _key(codes: np.ndarray, hours: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ import pandas as pd
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
 from core.layout import DataLayout
 from features.aggregate import WINDOW_COLUMNS, empty_windows
-from features.store import DAY_FILE, latest_revisions, offline_schema
+from features.store import DAY_FILE, day_names, latest_revisions, offline_schema
 from ingest.errors import OfflineWriteConflict
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class BlobOfflineStore:
         if len(windows) == 0:
             return []
         frame = windows[list(WINDOW_COLUMNS)]
-        days = frame[EVENT_TIMESTAMP].dt.strftime("%Y-%m-%d").to_numpy()
+        days = day_names(frame[EVENT_TIMESTAMP])
         return [self._merge(str(day), part) for day, part in frame.groupby(days, sort=True)]
 
     def _merge(self, day: str, part: pd.DataFrame) -> str:

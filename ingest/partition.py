@@ -5,9 +5,13 @@ windows that can still change) and a :class:`features.relative.RelativeState` (r
 the relative features) for the machines of that partition only, so a partition's windows do not
 depend on which worker owns it or on what else that worker owns.
 
+Between flushes, the windows batches change are coalesced and get their relative features (and go
+online) at most every ``online_interval_s`` (:func:`coalesce`; see :mod:`ingest.worker`).
+
 Durability, in this order at every flush (:meth:`ingest.worker.IngestWorker.flush`):
 
-1. the changed windows are merged into the offline store (ADLS);
+1. the windows changed since the last publish get their relative features (and go online), then
+   every changed window is merged into the offline store (ADLS);
 2. the snapshot is saved: the aggregator's open-window readings and the partition's machines;
 3. the partition's checkpoint moves to the last event handled.
 
@@ -25,11 +29,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import orjson
 import pandas as pd
 
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, TIMESTAMP
-from features.aggregate import WindowAggregator
+from features.aggregate import WindowAggregator, WindowUpdate
 from features.relative import HISTORY_NEEDED, RelativeState
 from features.validate import READING_COLUMNS
 
@@ -53,6 +58,9 @@ class PartitionState:
     aggregator: WindowAggregator
     relative: RelativeState
     machines: set[str] = field(default_factory=set)
+    changed: list[WindowUpdate] = field(default_factory=list)
+    """Aggregated since the last publish: their relative features are still to compute."""
+    last_publish: float | None = None
     pending: list[pd.DataFrame] = field(default_factory=list)
     last_event: Any = None
     """The newest handled event not yet checkpointed (``azure.eventhub.EventData``)."""
@@ -110,6 +118,17 @@ class SnapshotStore:
         else:
             state.machines = machines
         return state
+
+
+def coalesce(updates: list[WindowUpdate]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The windows several batches changed, each once with its newest values (a later batch's
+    revision holds every reading of an earlier one), and their latest flags as of that revision."""
+    if len(updates) == 1:
+        return updates[0].windows, updates[0].latest
+    windows = pd.concat([u.windows for u in updates], ignore_index=True)
+    latest = np.concatenate([u.latest for u in updates])
+    last = ~windows.duplicated([ENTITY_KEY, EVENT_TIMESTAMP], keep="last").to_numpy()
+    return windows.loc[last].reset_index(drop=True), latest[last]
 
 
 def newest_changed(windows: pd.DataFrame, changed: pd.DataFrame, latest: Any) -> pd.DataFrame:

@@ -69,6 +69,7 @@ def build_worker(settings: IngestSettings, layout: DataLayout) -> tuple[IngestWo
         snapshots,
         online_push(settings, layout),
         flush_interval_s=settings.flush_interval_s,
+        online_interval_s=settings.online_interval_s,
     )
     return worker, checkpoints
 

@@ -19,6 +19,9 @@ DEFAULT_CONSUMER_GROUP: Final = "feature-ingest"
 DEFAULT_CHECKPOINT_CONTAINER: Final = "ingest-checkpoints"
 DEFAULT_OFFLINE_CONTAINER: Final = "features"
 DEFAULT_HEALTH_PORT: Final = 8081
+ONLINE_INTERVAL_S: Final = 0.5
+"""How often a worker computes the relative features of the windows changed since the last time
+and pushes each machine's newest online (batches in between are coalesced): the freshness bound."""
 
 
 class IngestSettings(BaseSettings):
@@ -50,6 +53,10 @@ class IngestSettings(BaseSettings):
     most this often (0: after every batch). A crash replays at most this much."""
 
     # --- online store -------------------------------------------------------------------------------
+    online_interval_s: float = Field(default=ONLINE_INTERVAL_S, ge=0, le=60)
+    """Changed windows get their relative features and go online at most this often (0: after every
+    batch); a window is online this long after its batch at most, or at the next handler call when
+    the stream goes quiet (at most ``max_wait_s`` later). Flushes publish first, whatever the time."""
     online_store: str = Field(default="redis", pattern="^(redis|none)$")
     redis_url: str | None = None
     """``redis://host:port/db`` (``rediss://`` for TLS); required when ``online_store`` is redis."""

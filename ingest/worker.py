@@ -1,9 +1,13 @@
 """The ingest worker: the handler ``EventHubConsumerClient.receive_batch`` calls, and its wiring.
 
 Per partition it owns (load balancing and checkpoints: the SDK with a ``BlobCheckpointStore``), the
-worker validates each reading (:mod:`ingest.events`), aggregates hourly windows and their relative
-features (:mod:`ingest.partition`), pushes each machine's newest changed window online after every
-batch, and at most every ``flush_interval_s`` makes the partition durable: offline windows, then
+worker validates each reading (:mod:`ingest.events`) and aggregates hourly windows after every
+batch; at most every ``online_interval_s`` it publishes the windows changed since the last time
+(batches in between coalesced): their relative features, then each machine's newest changed window
+online. At a batch of 5,000 machines the relative features and the online write cost more than the
+rest of the batch, so coalescing is what lets a worker keep up with a large fleet; the price is
+that a window reaches the online store up to ``online_interval_s`` after its batch. At most every
+``flush_interval_s`` the worker publishes, then makes the partition durable: offline windows, then
 the snapshot, then the checkpoint. So a crash loses nothing (the SDK replays from the checkpoint)
 and counts nothing twice (the duplicate rule). See :mod:`ingest.partition` for the argument.
 """
@@ -24,7 +28,8 @@ from core.contract import TIMESTAMP
 from features.store import latest_revisions
 from ingest.events import decode_bodies
 from ingest.offline_blob import BlobOfflineStore
-from ingest.partition import PartitionState, SnapshotStore, newest_changed
+from ingest.partition import PartitionState, SnapshotStore, coalesce, newest_changed
+from ingest.settings import ONLINE_INTERVAL_S
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,8 @@ class WorkerCounts:
     late: int = 0
     rejected: int = 0
     windows_offline: int = 0
+    publishes: int = 0
+    """Times changed windows got their relative features (and went online)."""
     pushed_online: int = 0
     checkpoints: int = 0
 
@@ -68,6 +75,7 @@ class IngestWorker:
         *,
         machine_types: Mapping[str, str] | None = None,
         flush_interval_s: float = 10.0,
+        online_interval_s: float = ONLINE_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._offline = offline
@@ -75,6 +83,7 @@ class IngestWorker:
         self._online = online
         self._types = dict(machine_types or {})
         self._flush_interval_s = flush_interval_s
+        self._online_interval_s = online_interval_s
         self._clock = clock
         self._lock = threading.Lock()
         self._partitions: dict[str, PartitionState] = {}
@@ -117,6 +126,8 @@ class IngestWorker:
             self._handle(state, events)
         if self._clock() - self._last_flush.get(context.partition_id, 0.0) >= self._flush_interval_s:
             self.flush(context)
+        elif self._publish_due(state):
+            self._publish(state)
 
     # --- work ---------------------------------------------------------------------------------------
 
@@ -132,15 +143,12 @@ class IngestWorker:
     def _handle(self, state: PartitionState, events: Sequence[Any]) -> None:
         decoded = decode_bodies(b"".join(e.body) for e in events)
         frame = decoded.frame
-        accepted = duplicates = late = pushed = 0
+        accepted = duplicates = late = 0
         if len(frame):
             state.learn(set(frame["machine_id"].unique()), self._offline, frame[TIMESTAMP].max())
             update = state.aggregator.add(frame)
-            windows = state.relative.update(update.windows)
-            if len(windows):
-                state.pending.append(windows)
-                if self._online is not None:
-                    pushed = self._online(newest_changed(windows, update.windows, update.latest))
+            if len(update.windows):
+                state.changed.append(update)
             accepted, duplicates, late = update.counts.accepted, update.counts.duplicates, update.counts.late
         state.last_event = events[-1]
         state.last_sequence = events[-1].sequence_number
@@ -152,8 +160,29 @@ class IngestWorker:
             c.duplicates += duplicates
             c.late += late
             c.rejected += decoded.rejected_total
-            c.pushed_online += pushed
             self.rejected.update(decoded.rejected)
+
+    def _publish_due(self, state: PartitionState) -> bool:
+        last = state.last_publish
+        return bool(state.changed) and (last is None or self._clock() - last >= self._online_interval_s)
+
+    def _publish(self, state: PartitionState) -> None:
+        """Relative features of the windows changed since the last publish (queued for the offline
+        store), then each machine's newest changed window online."""
+        state.last_publish = self._clock()
+        if not state.changed:
+            return
+        changed, latest = coalesce(state.changed)
+        state.changed = []
+        windows = state.relative.update(changed)
+        pushed = 0
+        if len(windows):
+            state.pending.append(windows)
+            if self._online is not None:
+                pushed = self._online(newest_changed(windows, changed, latest))
+        with self._lock:
+            self.counts.publishes += 1
+            self.counts.pushed_online += pushed
 
     def flush(self, context: PartitionContextLike) -> int:
         """Make the partition durable: offline windows, snapshot, checkpoint. Returns windows written."""
@@ -162,6 +191,7 @@ class IngestWorker:
             self._last_flush[context.partition_id] = self._clock()
         if state is None or state.last_event is None:
             return 0
+        self._publish(state)
         written = 0
         if state.pending:
             windows = latest_revisions(pd.concat(state.pending, ignore_index=True))

@@ -280,3 +280,61 @@ def test_kill_9_mid_stream_then_restart_gives_the_windows_of_an_uninterrupted_ru
     bulk = _bulk(readings)
     pd.testing.assert_frame_equal(ref_offline[bulk.columns.tolist()], bulk, check_dtype=False)
     assert set(ref_offline.columns) == {c for c in WINDOW_COLUMNS if c != CREATED_TIMESTAMP}
+
+
+def test_batches_within_the_online_interval_go_online_together_with_the_values_of_each_batch_fake_eventhub(
+    azurite: str, tmp_path: Path
+) -> None:
+    """A worker publishes (relative features, then each machine's newest window online) at most
+    every ``online_interval_s``; the batches in between are coalesced. Scoring then sees windows
+    at most that much later, with the values, and training the offline windows, that publishing
+    after every batch gives."""
+    from features.store import online_rows
+
+    hub = FileEventHub(tmp_path / "hub", 1)
+    _publish(hub, _readings())
+    interval, step = 0.5, 0.1  # the fake clock moves ``step`` a handler call
+
+    def run(online_interval_s: float) -> tuple[pd.DataFrame, pd.DataFrame, list[float], float]:
+        suffix = uuid.uuid4().hex[:8]
+        features = _container(azurite, f"features-{suffix}")
+        _container(azurite, f"checkpoints-{suffix}")
+        now = [0.0]
+        online: dict[str, pd.Series] = {}
+        pushed_at: list[float] = []
+
+        def push(windows: pd.DataFrame) -> int:
+            pushed_at.append(now[0])
+            for _, row in online_rows(windows).iterrows():
+                online[row[ENTITY_KEY]] = row
+            return len(windows)
+
+        worker = IngestWorker(
+            BlobOfflineStore(features),
+            SnapshotStore(features, NAMESPACE, EVENTHUB, CONSUMER_GROUP),
+            push,
+            online_interval_s=online_interval_s,
+            clock=lambda: now[0],
+        )
+
+        def on_event_batch(context: Any, events: list[Any]) -> None:
+            worker.on_event_batch(context, events)
+            now[0] += step
+
+        store = BlobCheckpointStore.from_connection_string(azurite, f"checkpoints-{suffix}")
+        FakeEventHubConsumerClient(hub, store, hub.partition_ids()).receive_batch(
+            on_event_batch,
+            max_batch_size=40,
+            on_partition_initialize=worker.on_partition_initialize,
+            on_partition_close=worker.on_partition_close,
+        )
+        rows = pd.DataFrame(online.values()).drop(columns=[CREATED_TIMESTAMP]).sort_values(ENTITY_KEY)
+        return _offline(azurite, f"features-{suffix}"), rows.reset_index(drop=True), pushed_at, now[0]
+
+    every_offline, every_online, every_pushes, _ = run(0.0)
+    offline, online, pushes, end = run(interval)
+
+    assert len(pushes) <= end / interval + 2 < len(every_pushes)  # each interval, and the last flush
+    assert (np.diff(pushes[:-1]) >= interval - 1e-9).all()  # the last push: the shutdown flush
+    pd.testing.assert_frame_equal(online, every_online)
+    pd.testing.assert_frame_equal(offline, every_offline)
