@@ -331,11 +331,11 @@ def run() -> list[Table]:
             rates[processes] = SCALING_READINGS / wall
             scale.add(processes, SCALING_READINGS, wall, rates[processes], rates[processes] / rates[1], cpu)
         scale.note = (
-            f"The same {SCALING_READINGS:,} readings in 2 partitions: one worker process handles both in turn, "
-            "or two processes one each, at once (each process on its own partitions, as workers of a "
-            "consumer group are; timed from a common start after imports and a warm-up batch, online "
-            f"push off); {os.cpu_count()} CPUs here, shared with Azurite. CPU s (all): the workers' CPU time "
-            "together; equal for 1 and 2 means nothing is shared between workers, so the speed-up is "
-            "bounded by free cores only. Target: 2 >= 1.8x one."
+            f"The same {SCALING_READINGS:,} readings in 2 partitions: one worker process handles "
+            "both in turn, or two processes one each, at once (each process on its own partitions, "
+            "as workers of a consumer group are; timed from a common start after imports and a "
+            f"warm-up batch, online push off); {os.cpu_count()} CPUs here, shared with Azurite. "
+            "CPU s (all): the workers' CPU time together; equal for 1 and 2 means nothing is shared "
+            "between workers, so the speed-up is bounded by free cores only. Target: 2 >= 1.8x one."
         )
     return [per_worker, latency, scale]
