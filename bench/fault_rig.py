@@ -190,6 +190,11 @@ class Probe:
     inline_latencies_s: list[float] = field(default_factory=list)
 
 
+def readiness(answer: httpx.Response) -> str:
+    """The state a ``/health/ready`` answer reports (``ready``, ``degraded``), or ``503``."""
+    return str(answer.json().get("status")) if answer.status_code == 200 else "503"
+
+
 async def probe_load(
     base: str,
     machine: str,
@@ -228,7 +233,7 @@ async def probe_load(
                     r, took = await timed("GET", path)
                     out.health_latencies_s.append(took)
                     if path == "/health/ready":
-                        out.ready_statuses.add(str(r.json().get("status")) if r.status_code == 200 else "503")
+                        out.ready_statuses.add(readiness(r))
                 await asyncio.sleep(pause_s)
 
         async def inline() -> None:

@@ -76,7 +76,7 @@ def _offline_lock(layout: DataLayout) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-_DAY_NS: Final = 86_400 * 1_000_000_000
+_DAY_NS: Final = pd.Timedelta(days=1).value
 
 
 def day_names(timestamps: pd.Series) -> np.ndarray[Any, np.dtype[Any]]:

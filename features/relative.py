@@ -193,16 +193,17 @@ class _Grids:
     types: np.ndarray
     codes: np.ndarray  # per row of the frame they were built from (bulk only)
     hours: np.ndarray
-    h0: int = 0
+    h0: int | None = 0
+    """Hour (since the epoch) of the first column; None for streaming grids before any window."""
 
     def at(self, cols: np.ndarray) -> np.ndarray:
         """Ring positions of hours (columns from the first hour, ``0 <= cols < H``)."""
-        width = self.present.shape[1]
-        return cols if self.h0 % width == 0 else (cols + self.h0) % width
+        h0, width = self.h0 or 0, self.present.shape[1]
+        return cols if h0 % width == 0 else (cols + h0) % width
 
     def _hourly_at(self, cols: np.ndarray) -> np.ndarray:
-        width = self.hourly.shape[2]
-        return cols if self.h0 % width == 0 and self._hourly_from == 0 else (cols + self.h0) % width
+        h0, width = self.h0 or 0, self.hourly.shape[2]
+        return cols if h0 % width == 0 and self._hourly_from == 0 else (cols + h0) % width
 
     @classmethod
     def of(cls, windows: pd.DataFrame, machine_types: Mapping[str, str]) -> _Grids:
@@ -432,7 +433,6 @@ class RelativeState:
         self._codes: dict[str, int] = {}
         self._type_codes: dict[str, int] = {}
         self._machine_types: list[int] = []
-        self._h0: int | None = None  # hour (since the epoch) of column 0
         self._row_hours = int(rows_kept / WINDOW)
         # hourly features for the day means of targets as old as the rows held, or a day's batch
         self._hourly_hours = min(KEPT_HOURS, self._row_hours + 2 * DAY_MEAN_HOURS)
@@ -444,10 +444,16 @@ class RelativeState:
             types=np.zeros(0, np.int64),
             codes=np.zeros(0, np.int64),
             hours=np.zeros(0, np.int64),
+            h0=None,
         )
         self._rows: pd.DataFrame | None = None
         if history is not None:
             self.add_history(history)
+
+    @property
+    def _h0(self) -> int | None:
+        """Hour (since the epoch) of the grids' first column (None before any window)."""
+        return self._grids.h0
 
     @property
     def windows(self) -> int:
@@ -486,21 +492,20 @@ class RelativeState:
     def _advance(self, newest: int) -> None:
         """Move the grids so that hour ``newest`` (since the epoch) is in the last column or before."""
         g = self._grids
-        if self._h0 is None:
-            self._h0 = g.h0 = newest - KEPT_HOURS + 1
+        if g.h0 is None:
+            g.h0 = newest - KEPT_HOURS + 1
             return
-        shift = newest - (self._h0 + KEPT_HOURS - 1)
+        shift = newest - (g.h0 + KEPT_HOURS - 1)
         if shift <= 0:
             return
         # the grids are rings: the hours moving in take the columns of those moving out
-        entering = np.arange(self._h0 + KEPT_HOURS, newest + 1)
+        entering = np.arange(g.h0 + KEPT_HOURS, newest + 1)
         for grid, empty in ((g.values, np.nan), (g.usable, False), (g.present, False), (g.hourly, np.nan)):
             if shift < grid.shape[-1]:
                 grid[..., entering % grid.shape[-1]] = empty
             else:
                 grid[...] = empty
-        self._h0 += shift
-        g.h0 = self._h0
+        g.h0 += shift
 
     def add_history(self, windows: pd.DataFrame) -> None:
         """Add windows known from elsewhere (e.g. the offline store, for a machine an ingest worker

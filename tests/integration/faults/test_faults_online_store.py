@@ -33,6 +33,7 @@ from bench.fault_rig import (
     facade_env,
     prepare_store,
     probe_load,
+    readiness,
     wait_until,
 )
 from core.bundle import Bundle
@@ -97,11 +98,6 @@ def _served_again(base: str) -> bool:
     return httpx.post(f"{base}/predict", json={"machine_id": MACHINE}, timeout=5).status_code == 200
 
 
-def _readiness(base: str) -> str:
-    answer = httpx.get(f"{base}/health/ready", timeout=1)
-    return str(answer.json().get("status")) if answer.status_code == 200 else str(answer.status_code)
-
-
 def test_hung_redis_costs_a_fast_503_never_the_pod(rig: Rig) -> None:
     base = rig.facade.base
     assert _served_again(base)
@@ -125,7 +121,10 @@ def test_refusing_redis_answers_at_once_with_the_reason(rig: Rig) -> None:
     # readiness reports the background check's last answer (every STORE_CHECK_INTERVAL_S, 1 s) and
     # never waits on the store: it turns within a check or two, then stays degraded under load
     wait_until(
-        lambda: _readiness(base) == "degraded", 5, "readiness reports the refusing store", interval_s=0.1
+        lambda: readiness(httpx.get(f"{base}/health/ready", timeout=1)) == "degraded",
+        5,
+        "readiness reports the refusing store",
+        interval_s=0.1,
     )
     probe = asyncio.run(_probe(rig))
     assert (
