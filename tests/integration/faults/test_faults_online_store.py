@@ -8,7 +8,9 @@ working, and the machine_id path recovers by itself once Redis answers again.
 
 The latency bounds are the acceptance figures, or ``LOAD_FACTOR`` times the same measure with Redis
 healthy when this machine is slower than that already (shared CI runners): a fault must not make
-an answer slower than the busy machine makes it anyway. ``bench/bench_faults.py`` reports the
+an answer slower than the busy machine makes it anyway. Like is compared with like: the fault's p99
+with the healthy p99, its slowest answer with the healthy slowest (the slowest of a few thousand
+answers against a p99 failed about one run in seven on a loaded 2-core machine, with nothing wrong). ``bench/bench_faults.py`` reports the
 absolute figures (Redis hung 30 s).
 """
 
@@ -59,12 +61,13 @@ class Rig:
     baseline: Probe
     """The same load with Redis healthy."""
 
-    def bounds(self) -> tuple[float, float]:
-        """(machine_id, health) latency bounds: acceptance, or LOAD_FACTOR x the healthy figure."""
-        healthy = self.baseline
-        machine = max(ANSWER_WITHIN_S, LOAD_FACTOR * float(np.quantile(healthy.machine_latencies_s, 0.99)))
-        health = max(HEALTH_WITHIN_S, LOAD_FACTOR * float(np.quantile(healthy.listener_latencies_s, 0.99)))
-        return machine, health
+    def bound(self, latencies: str, within_s: float, stat: str) -> float:
+        """Acceptance ``within_s``, or LOAD_FACTOR x the healthy ``stat`` ("p99", "max") of ``latencies``."""
+        return max(within_s, LOAD_FACTOR * _stat(getattr(self.baseline, latencies), stat))
+
+
+def _stat(latencies: list[float], stat: str) -> float:
+    return float(np.quantile(latencies, 0.99)) if stat == "p99" else max(latencies)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +149,10 @@ def _probe(rig: Rig) -> Coroutine[None, None, Probe]:
 
 
 def _assert_fast(rig: Rig, probe: Probe) -> None:
-    machine_bound, health_bound = rig.bounds()
-    slowest, health = max(probe.machine_latencies_s), max(probe.listener_latencies_s)
-    assert slowest < machine_bound, f"slowest machine_id answer {slowest:.3f} s (bound {machine_bound:.3f})"
-    assert health < health_bound, f"slowest health answer {health:.3f} s (bound {health_bound:.3f})"
+    for latencies, within_s, name in (
+        ("machine_latencies_s", ANSWER_WITHIN_S, "machine_id"),
+        ("listener_latencies_s", HEALTH_WITHIN_S, "health"),
+    ):
+        for stat in ("p99", "max"):
+            seen, bound = _stat(getattr(probe, latencies), stat), rig.bound(latencies, within_s, stat)
+            assert seen < bound, f"{name} answers' {stat} {seen:.3f} s (bound {bound:.3f})"
