@@ -10,8 +10,8 @@ The latency bounds are the acceptance figures, or ``LOAD_FACTOR`` times the same
 healthy when this machine is slower than that already (shared CI runners): a fault must not make
 an answer slower than the busy machine makes it anyway. Like is compared with like: the fault's p99
 with the healthy p99, its slowest answer with the healthy slowest (the slowest of a few thousand
-answers against a p99 failed about one run in seven on a loaded 2-core machine, with nothing wrong). ``bench/bench_faults.py`` reports the
-absolute figures (Redis hung 30 s).
+answers against a p99 failed about one run in seven on a loaded 2-core machine, with nothing wrong).
+``bench/bench_faults.py`` reports the absolute figures (Redis hung 30 s).
 """
 
 from __future__ import annotations
