@@ -88,6 +88,10 @@ MAX_TIMESTAMP: Final = datetime(2200, 1, 1, tzinfo=UTC)
 # --- windows and features -----------------------------------------------------------------------
 
 WINDOW: Final = timedelta(hours=1)
+NS_PER_S: Final = 1_000_000_000
+WINDOW_NS: Final = WINDOW // timedelta(microseconds=1) * 1_000
+"""The window in nanoseconds (``datetime64[ns]`` arithmetic)."""
+DAY_NS: Final = timedelta(days=1) // timedelta(microseconds=1) * 1_000
 MIN_READINGS_PER_WINDOW: Final = 20
 """A window with fewer readings than this is marked sparse (nominal rate: one reading a minute)."""
 LATE_GRACE: Final = timedelta(hours=2)

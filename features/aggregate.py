@@ -44,6 +44,7 @@ from core.contract import (
     IS_SPARSE,
     LATE_GRACE,
     MIN_READINGS_PER_WINDOW,
+    NS_PER_S,
     READING_COUNT,
     RELATIVE_FEATURES,
     SENSOR_NAMES,
@@ -76,11 +77,9 @@ which need the fleet and the history (:mod:`features.relative` adds them)."""
 STD_DDOF: Final = 0
 """Degrees of freedom of every ``std`` feature (population standard deviation)."""
 
-_NS: Final = 1_000_000_000
-
 
 def _td_ns(td: timedelta) -> int:
-    return int(td.total_seconds() * _NS)
+    return int(td.total_seconds() * NS_PER_S)
 
 
 def _ts_ns(col: pd.Series) -> np.ndarray:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.allocator import release_free_memory
 from core.contract import (
+    DAY_NS,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     IS_SPARSE,
@@ -32,6 +33,7 @@ from core.contract import (
     SENSOR_NAMES,
     TIMESTAMP,
     WINDOW,
+    WINDOW_NS,
 )
 from core.layout import DataLayout
 from features.aggregate import WINDOW_COLUMNS, aggregate_clean, prepare_readings
@@ -42,8 +44,6 @@ from features.validate import validate_frame
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``."""
-
-_WINDOW_NS: Final = int(WINDOW.total_seconds() * 1e9)
 
 
 class HistorySummary(BaseModel):
@@ -105,7 +105,7 @@ class HistoryIngest:
                 f"(a reading at {pd.Timestamp(lo, tz='UTC')} reaches back before "
                 f"{pd.Timestamp(self._boundary_ns, tz='UTC')})"
             )
-        self._boundary_ns = hi - hi % _WINDOW_NS + _WINDOW_NS
+        self._boundary_ns = hi - hi % WINDOW_NS + WINDOW_NS
         self._machines.update(pd.unique(clean[ENTITY_KEY]).tolist())
         windows = self._relative.update(aggregate_clean(clean, created_at=self._created))
         windows = windows[list(WINDOW_COLUMNS)]
@@ -202,7 +202,7 @@ def day_chunks(clean: pd.DataFrame) -> Iterable[pd.DataFrame]:
     if len(clean) == 0:
         return
     ts = pd.DatetimeIndex(clean[TIMESTAMP]).as_unit("ns").asi8
-    day = (ts - ts % _WINDOW_NS) // (24 * 3600 * 10**9)
+    day = (ts - ts % WINDOW_NS) // DAY_NS
     for d in np.unique(day):
         yield clean.loc[day == d]
 

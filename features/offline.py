@@ -28,6 +28,7 @@ import pandas as pd
 from core.contract import (
     BASELINE_IS_COLD,
     CREATED_TIMESTAMP,
+    DAY_NS,
     ENTITY_KEY,
     EVENT_TIMESTAMP,
     IS_SPARSE,
@@ -76,14 +77,11 @@ def _offline_lock(layout: DataLayout) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-_DAY_NS: Final = pd.Timedelta(days=1).value
-
-
 def day_names(timestamps: pd.Series) -> np.ndarray[Any, np.dtype[Any]]:
     """The UTC day (``YYYY-MM-DD``, a day file's) of each of tz-aware ``timestamps``, formatted once
     per distinct day (``strftime`` of every row was a third of a worker's flush)."""
-    days, inverse = np.unique(pd.DatetimeIndex(timestamps).as_unit("ns").asi8 // _DAY_NS, return_inverse=True)
-    names = [pd.Timestamp(int(d) * _DAY_NS, tz="UTC").strftime("%Y-%m-%d") for d in days]
+    days, inverse = np.unique(pd.DatetimeIndex(timestamps).as_unit("ns").asi8 // DAY_NS, return_inverse=True)
+    names = [pd.Timestamp(int(d) * DAY_NS, tz="UTC").strftime("%Y-%m-%d") for d in days]
     return np.asarray(names, dtype=object)[inverse.reshape(-1)]
 
 

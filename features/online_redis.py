@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, NS_PER_S
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 _INT64_TAG: Final = b"\x20"  # int64_val = 4, varint
 _DOUBLE_TAG: Final = 0x29  # double_val = 5, 64-bit
 _BOOL_VALUES: Final = (b"\x38\x00", b"\x38\x01")  # bool_val = 7, varint 0 / 1
-_NS: Final = 1_000_000_000
 
 _WRITE_NEWER: Final = b"""
 local width, ttl, ts_field = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -121,7 +120,7 @@ def _bools(column: pd.Series, field: bytes) -> list[bytes]:
 
 def timestamp_bytes(ns: int) -> bytes:
     """A serialised ``google.protobuf.Timestamp`` of nanoseconds since the epoch (defaults omitted)."""
-    seconds, nanos = divmod(ns, _NS)
+    seconds, nanos = divmod(ns, NS_PER_S)
     return (b"\x08" + _varint(seconds) if seconds else b"") + (b"\x10" + _varint(nanos) if nanos else b"")
 
 
@@ -202,7 +201,7 @@ class RedisOnlineWriter:
         columns = [encode(rows[name], field) for name, field, encode in self._fields]
         args = [_bulk(b"%d" % self._width), _bulk(b"%d" % (self._ttl or 0)), self._ts_field]
         for t, values in zip(times, zip(*columns, strict=True), strict=True):
-            seconds, nanos = divmod(t, _NS)
+            seconds, nanos = divmod(t, NS_PER_S)
             args += (_bulk(b"%d" % seconds), _bulk(b"%d" % nanos), self._ts_field, _bulk(timestamp_bytes(t)))
             args += values
         written: int = self._eval(_WRITE_NEWER, keys, args, 3 + len(keys) * (self._width + 2))

@@ -65,6 +65,7 @@ from core.contract import (
     RELATIVE_SCALE_FLOOR,
     UNKNOWN_MACHINE_TYPE,
     WINDOW,
+    WINDOW_NS,
 )
 from core.layout import DataLayout
 
@@ -79,7 +80,6 @@ BASES: Final[tuple[str, ...]] = tuple(dict.fromkeys(base for _, base, _ in RELAT
 DAY: Final = timedelta(days=1)
 HISTORY_NEEDED: Final = BASELINE_DAYS * DAY
 """How far back of a window the relative features look."""
-_HOUR_NS: Final = int(WINDOW.total_seconds() * 1e9)
 _DAY_STEPS: Final = int(DAY / WINDOW)
 
 
@@ -367,7 +367,7 @@ def _day_means(grids: _Grids, t_m: np.ndarray, t_h: np.ndarray) -> dict[str, np.
 def _hours(windows: pd.DataFrame) -> np.ndarray:
     """Hours since the epoch of the windows' ends."""
     ts = pd.DatetimeIndex(windows[EVENT_TIMESTAMP]).tz_convert("UTC").as_unit("ns").asi8
-    return np.asarray(ts // _HOUR_NS, dtype=np.int64)
+    return np.asarray(ts // WINDOW_NS, dtype=np.int64)
 
 
 def with_relative(windows: pd.DataFrame, machine_types: Mapping[str, str]) -> pd.DataFrame:
