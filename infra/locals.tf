@@ -50,6 +50,8 @@ locals {
   facade_subject = "system:serviceaccount:${var.app_namespace}:${var.app_service_account}"
   # ... and the ingest workers (chart value ingest.serviceAccountName).
   ingest_subject = "system:serviceaccount:${var.app_namespace}:${var.app_service_account}-ingest"
+  # ... and the KEDA add-on's operator, which scales the workers as their identity (main.ingest.tf).
+  keda_operator_subject = "system:serviceaccount:kube-system:keda-operator"
   # Event Hubs checkpoints of the workers' consumer group (one container per group, Microsoft's advice).
   ingest_checkpoint_container = "ingest-checkpoints"
 }

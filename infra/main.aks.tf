@@ -88,6 +88,13 @@ resource "azurerm_kubernetes_cluster" "main" {
     secret_rotation_interval = "2m"
   }
 
+  # The KEDA add-on (operator kube-system/keda-operator): the chart's ingest ScaledObject scales the
+  # workers on consumer lag (ingest.keda.enabled). Its operator reads the lag as the workers'
+  # identity, federated with its ServiceAccount in main.ingest.tf (azurerm_federated_identity_credential.ingest_keda).
+  workload_autoscaler_profile {
+    keda_enabled = true
+  }
+
   lifecycle {
     ignore_changes = [default_node_pool[0].node_count, kubernetes_version]
   }

@@ -21,6 +21,21 @@ resource "azurerm_federated_identity_credential" "ingest" {
   subject                   = local.ingest_subject
 }
 
+# KEDA's operator reads the consumer lag (partition properties from Event Hubs, checkpoints from the
+# checkpoint container) as the identity the chart's TriggerAuthentication names (podIdentity.identityId
+# = ingest.clientId, this identity), so KEDA's ServiceAccount must be federated with it too
+# (keda.sh, Azure AD Workload Identity, "Considerations about Federations and Overrides"; AKS docs,
+# "Securely scale your applications using the KEDA add-on and workload identity"). The roles it needs,
+# Azure Event Hubs Data Receiver and Storage Blob Data Reader, are the workers' below (Contributor on
+# the container includes Reader).
+resource "azurerm_federated_identity_credential" "ingest_keda" {
+  name                      = "aks-kube-system-keda-operator"
+  user_assigned_identity_id = azurerm_user_assigned_identity.ingest.id
+  audience                  = ["api://AzureADTokenExchange"]
+  issuer                    = azurerm_kubernetes_cluster.main.oidc_issuer_url
+  subject                   = local.keda_operator_subject
+}
+
 # Checkpoints live in an account of their own: Event Hubs' checkpoint store needs hierarchical
 # namespace, blob soft delete and versioning off, and an account used for nothing else
 # (learn.microsoft.com/azure/event-hubs/troubleshoot-checkpoint-store-issues). Losing a checkpoint

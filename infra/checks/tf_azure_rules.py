@@ -25,6 +25,13 @@ source they come from:
   compute clusters (``image_build_compute_name``).
 - ``urlencode-secret``: a key or password interpolated into a URL is ``urlencode()``d.
 - ``provider-registration``: Microsoft.KubernetesConfiguration (cluster extensions) is registered.
+- ``keda-identity``: when the chart scales with KEDA through workload identity (a
+  TriggerAuthentication with ``provider: azure-workload``), the cluster runs the KEDA add-on
+  (``workload_autoscaler_profile.keda_enabled``) and the identity the TriggerAuthentication names
+  (``KEDA_IDENTITY_OUTPUT``) is federated with KEDA's operator ServiceAccount (keda.sh, "Azure AD
+  Workload Identity", Considerations about Federations and Overrides: the operator's ServiceAccount
+  must be federated with every identity it may assume; AKS, "Securely scale your applications using
+  the KEDA add-on and workload identity": subject ``system:serviceaccount:kube-system:keda-operator``).
 
 Usage: ``python -m infra.checks.tf_azure_rules [DIR]`` prints the problems and exits 1 if any.
 """
@@ -44,6 +51,12 @@ from infra.checks.tf_graph import parse_file
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 AML_DIR: Final = REPO_ROOT / "aml"
+CHART_TEMPLATES: Final = REPO_ROOT / "charts" / "pred-maint" / "templates"
+# The Terraform output the chart's KEDA TriggerAuthentication takes as podIdentity.identityId
+# (chart value ingest.clientId, set from it by .github/workflows/deploy.yml).
+KEDA_IDENTITY_OUTPUT: Final = "ingest_client_id"
+# The ServiceAccount of the AKS KEDA add-on's operator (the pod that reads the scalers' metrics).
+KEDA_OPERATOR_SUBJECT: Final = "system:serviceaccount:kube-system:keda-operator"
 # AKS release calendar (Supported Kubernetes versions in AKS, 2026 edition): GA minors and the last
 # day of their support. Update when the calendar moves; the aks-version rule fails past a date.
 AKS_END_OF_LIFE: Final = {
@@ -83,6 +96,7 @@ class Config:
     locals: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: body for (k, name), body in self.resources.items() if k == kind}
@@ -103,6 +117,8 @@ def load(directory: Path) -> Config:
             config.variables.update({_unquote(k): v for k, v in block.items()})
         for block in document.get("provider", []):
             config.providers.update({_unquote(k): v for k, v in block.items()})
+        for block in document.get("output", []):
+            config.outputs.update({_unquote(k): v for k, v in block.items()})
     return config
 
 
@@ -345,6 +361,47 @@ def provider_registration(config: Config) -> list[str]:
     return ["provider-registration: cluster extensions need Microsoft.KubernetesConfiguration registered"]
 
 
+def _chart_uses_keda_workload_identity(templates: Path = CHART_TEMPLATES) -> bool:
+    for path in sorted(templates.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "kind: TriggerAuthentication" in text and re.search(r"provider:\s*azure-workload\b", text):
+            return True
+    return False
+
+
+def _resolved(config: Config, value: Any) -> str:
+    """An expression with a ``local.x`` that holds a plain string replaced by that string."""
+    text = _expr(value)
+    name = re.fullmatch(r"local\.(\w+)", text)
+    return _expr(config.locals.get(name.group(1), text)) if name else text
+
+
+def keda_identity(config: Config, templates: Path = CHART_TEMPLATES) -> list[str]:
+    if not _chart_uses_keda_workload_identity(templates):
+        return []
+    problems = [
+        f"keda-identity: azurerm_kubernetes_cluster.{name} does not run the KEDA add-on "
+        "(workload_autoscaler_profile.keda_enabled), which the chart's ScaledObject needs"
+        for name, body in config.of_type("azurerm_kubernetes_cluster").items()
+        if _first(body, "workload_autoscaler_profile").get("keda_enabled") is not True
+    ]
+    output = _expr(config.outputs.get(KEDA_IDENTITY_OUTPUT, {}).get("value", ""))
+    identity = output.removesuffix(".client_id")
+    if not identity.startswith("azurerm_user_assigned_identity."):
+        return [*problems, f"keda-identity: output {KEDA_IDENTITY_OUTPUT} is not an identity's client_id"]
+    federated = any(
+        _expr(body.get("user_assigned_identity_id")) == f"{identity}.id"
+        and _resolved(config, body.get("subject")) == KEDA_OPERATOR_SUBJECT
+        for body in config.of_type("azurerm_federated_identity_credential").values()
+    )
+    if not federated:
+        problems.append(
+            f"keda-identity: {identity} (the chart's TriggerAuthentication identityId) is not federated with "
+            f"{KEDA_OPERATOR_SUBJECT}, so KEDA's operator cannot assume it"
+        )
+    return problems
+
+
 RULES: Final[dict[str, Callable[[Config], list[str]]]] = {
     "acr-content-trust": acr_content_trust,
     "aks-local-accounts": aks_local_accounts,
@@ -356,6 +413,7 @@ RULES: Final[dict[str, Callable[[Config], list[str]]]] = {
     "private-image-build": private_image_build,
     "urlencode-secret": urlencode_secret,
     "provider-registration": provider_registration,
+    "keda-identity": keda_identity,
 }
 
 

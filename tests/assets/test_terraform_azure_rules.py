@@ -110,6 +110,20 @@ DEFECTS = [
         "",
         "provider-registration",
     ),
+    (
+        "review of issue 12: the KEDA add-on is not enabled",
+        "main.aks.tf",
+        "    keda_enabled = true\n",
+        "    keda_enabled = false\n",
+        "keda-identity",
+    ),
+    (
+        "review of issue 12: KEDA's operator is not federated with the workers' identity",
+        "locals.tf",
+        '  keda_operator_subject = "system:serviceaccount:kube-system:keda-operator"\n',
+        '  keda_operator_subject = "system:serviceaccount:pred-maint:keda-operator"\n',
+        "keda-identity",
+    ),
 ]
 
 
@@ -140,3 +154,10 @@ def test_kubernetes_version_fails_once_past_its_aks_end_of_life() -> None:
     end = AKS_END_OF_LIFE[default]
     assert aks_version(config, today=end) == []
     assert aks_version(config, today=end + dt.timedelta(days=1)), "a version past its end of life passes"
+
+
+def test_the_keda_rule_sees_the_charts_workload_identity_trigger() -> None:
+    """Guards the keda-identity rule against a chart change that would make it check nothing."""
+    from infra.checks.tf_azure_rules import _chart_uses_keda_workload_identity
+
+    assert _chart_uses_keda_workload_identity()
