@@ -14,10 +14,14 @@ from typing import Final, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The names Terraform gives these (tests/assets/test_name_contracts.py holds them equal).
 DEFAULT_CONSUMER_GROUP: Final = "feature-ingest"
 """The consumer group Terraform creates for the workers (``infra/main.data.tf``)."""
 DEFAULT_CHECKPOINT_CONTAINER: Final = "ingest-checkpoints"
-DEFAULT_OFFLINE_CONTAINER: Final = "features"
+"""Terraform's ``local.ingest_checkpoint_container``."""
+DEFAULT_OFFLINE_CONTAINER: Final = "offline-features"
+"""The ADLS Gen2 file system of the offline day files, Terraform's ``local.offline_features_container``
+(the AzureML datastore ``predmaint`` is on it)."""
 DEFAULT_HEALTH_PORT: Final = 8081
 ONLINE_INTERVAL_S: Final = 0.5
 """How often a worker computes the relative features of the windows changed since the last time

@@ -207,6 +207,74 @@ def test_every_datastore_the_aml_yaml_names_is_created_by_terraform() -> None:
     assert not missing, f"datastores Terraform does not create ({sorted(created)}): {missing}"
 
 
+# --- Event Hubs and storage names of the data path -----------------------------------------------
+
+
+def _terraform_data_path_names() -> dict[str, str]:
+    """The names Terraform creates, each followed to the resource that uses it."""
+    from infra.checks.tf_azure_rules import load
+
+    config = load(REPO / "infra")
+
+    def plain(value: Any) -> str:
+        text = str(value)
+        return text[1:-1] if text.startswith('"') and text.endswith('"') else text
+
+    def named(kind: str, name: str) -> str:
+        value = plain(config.resources[(kind, name)]["name"])
+        local = re.fullmatch(r"\$\{local\.(\w+)\}", value)
+        return plain(config.locals[local.group(1)]) if local else value
+
+    filesystem = named("azurerm_storage_data_lake_gen2_filesystem", "offline_features")
+    datastore = config.resources[("azurerm_machine_learning_datastore_datalake_gen2", "predmaint")]
+    assert "azurerm_storage_data_lake_gen2_filesystem.offline_features.name" in str(
+        datastore["storage_container_id"]
+    ), "the predmaint datastore is not on the offline-features file system"
+    return {
+        "INGEST_EVENTHUB_NAME": named("azurerm_eventhub", "telemetry"),
+        "INGEST_CONSUMER_GROUP": named("azurerm_eventhub_consumer_group", "ingest"),
+        "INGEST_CHECKPOINT_CONTAINER": named("azurerm_storage_container", "ingest_checkpoints"),
+        "INGEST_OFFLINE_CONTAINER": filesystem,
+    }
+
+
+def test_event_hubs_and_storage_names_agree_across_terraform_the_chart_and_the_workers() -> None:
+    """The hub, the consumer group and the two containers have one name each: Terraform's. The
+    workers' defaults and every chart scenario that spells one must agree (a worker whose offline
+    container differs writes day files the AzureML datastore never sees)."""
+    from ingest.settings import IngestSettings
+
+    names = _terraform_data_path_names()
+    fields = IngestSettings.model_fields
+    defaults = {
+        "INGEST_CONSUMER_GROUP": fields["consumer_group"].default,
+        "INGEST_CHECKPOINT_CONTAINER": fields["checkpoint_container"].default,
+        "INGEST_OFFLINE_CONTAINER": fields["offline_container"].default,
+    }
+    problems = [
+        f"ingest/settings.py default {var}={value!r}, Terraform {names[var]!r}"
+        for var, value in defaults.items()
+        if value != names[var]
+    ]
+    chart = REPO / "charts" / "pred-maint"
+    for path in [chart / "values.yaml", *sorted((chart / "ci").glob("*-values.yaml"))]:
+        values = yaml.safe_load(path.read_text()) or {}
+        env = {
+            **(values.get("ingest", {}).get("env") or {}),
+            **{
+                k.replace("SCORING_", "INGEST_"): v
+                for k, v in (values.get("facade", {}).get("env") or {}).items()
+                if k == "SCORING_EVENTHUB_NAME"
+            },
+        }
+        problems += [
+            f"{path.relative_to(REPO)} sets {var}={env[var]!r}, Terraform {name!r}"
+            for var, name in names.items()
+            if var in env and env[var] != name
+        ]
+    assert not problems, "\n".join(problems)
+
+
 # --- endpoint, deployments, model, environments, images -----------------------------------------
 
 

@@ -30,6 +30,7 @@ from features.validate import READING_COLUMNS
 from ingest.events import encode_machine
 from ingest.offline_blob import BlobOfflineStore
 from ingest.partition import SnapshotStore
+from ingest.settings import DEFAULT_CHECKPOINT_CONTAINER, DEFAULT_OFFLINE_CONTAINER
 from ingest.worker import IngestWorker, OnlinePush
 from predmaint.demo.processes import free_port
 from tests.ingest_fakes import (
@@ -253,7 +254,7 @@ def test_kill_9_mid_stream_then_restart_gives_the_windows_of_an_uninterrupted_ru
     redis.Redis.from_url(redis_url).flushdb()
 
     crash_cfg = config("crash")
-    store = BlobCheckpointStore.from_connection_string(azurite, "ingest-checkpoints")
+    store = BlobCheckpointStore.from_connection_string(azurite, DEFAULT_CHECKPOINT_CONTAINER)
 
     def checkpointed() -> int:
         try:
@@ -275,7 +276,7 @@ def test_kill_9_mid_stream_then_restart_gives_the_windows_of_an_uninterrupted_ru
     _finished(_worker(crash_cfg, tmp_path / "restart.json"), tmp_path / "restart.json")
     assert checkpointed() == total
 
-    pd.testing.assert_frame_equal(_offline(azurite, "features"), ref_offline)
+    pd.testing.assert_frame_equal(_offline(azurite, DEFAULT_OFFLINE_CONTAINER), ref_offline)
     pd.testing.assert_frame_equal(_online(redis_url, registry, tmp_path / "read"), ref_online)
     bulk = _bulk(readings)
     pd.testing.assert_frame_equal(ref_offline[bulk.columns.tolist()], bulk, check_dtype=False)
