@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 import pytest
-from azure.eventhub import EventData
+from azure.eventhub import EventData, EventDataBatch
 from azure.eventhub.exceptions import EventHubError
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from core.bundle import Bundle
+from core.contract import MAX_BODY_BYTES, MAX_INGEST_BATCH
 from core.layout import DataLayout
 from ingest.events import decode_bodies
 from ingest.producer import EventHubPublisher
@@ -26,17 +28,46 @@ from tests.scoring_fixtures import bundle, readings
 __all__ = ["bundle"]
 
 
+class RecordingBatch:
+    """An ``EventDataBatch`` that remembers its events; its size rule is the SDK's own (a real
+    ``EventDataBatch`` with the Standard tier's 1 MB limit says when it is full)."""
+
+    def __init__(self, partition_key: str) -> None:
+        self.partition_key = partition_key
+        self.events: list[EventData] = []
+        self.real = EventDataBatch(partition_key=partition_key)
+
+    def add(self, event_data: EventData) -> None:
+        self.real.add(event_data)
+        self.events.append(event_data)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
 class FakeProducer:
-    """``EventHubProducerClient.send_batch``: records what it accepted, or fails like the service."""
+    """``EventHubProducerClient.create_batch`` and ``send_batch``: records what it accepted, or fails
+    like the service; a list of events is checked against the message size limit as the SDK does
+    (it becomes one batch, and ``ValueError`` when it does not fit)."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[EventData]]] = []
+        self.sizes: list[int] = []
         self.fail = False
+
+    def create_batch(self, *, partition_key: str) -> RecordingBatch:
+        return RecordingBatch(partition_key)
 
     def send_batch(self, event_data_batch: Any, **kwargs: Any) -> None:
         if self.fail:
             raise EventHubError("the service is unavailable")
-        self.sent.append((kwargs["partition_key"], list(event_data_batch)))
+        if not isinstance(event_data_batch, RecordingBatch):
+            batch = RecordingBatch(kwargs["partition_key"])
+            for event in event_data_batch:
+                batch.add(event)
+            event_data_batch = batch
+        self.sent.append((event_data_batch.partition_key, event_data_batch.events))
+        self.sizes.append(event_data_batch.real.size_in_bytes)
 
     def close(self) -> None:
         pass
@@ -83,6 +114,41 @@ def test_ingest_publishes_each_machine_under_its_key_and_answers_after_acceptanc
     )
     assert decoded.rejected_total == 0 and len(decoded.frame) == 50
     assert decoded.frame.groupby("machine_id").size().to_dict() == {"m-1": 30, "m-2": 20}
+
+
+def test_a_machines_largest_batch_is_split_under_the_message_size_limit_fake_eventhub(
+    client: TestClient, producer: FakeProducer
+) -> None:
+    """A body under the facade's 1 MiB limit can become more than 1 MB of events: the contract
+    writes each reading out in full (an epoch timestamp becomes ISO 8601, an integer a float), and
+    one AMQP message carries at most 1 MB on the Standard tier. MAX_INGEST_BATCH readings of one
+    machine go in two batches, in order, and every reading arrives (one list was a ValueError, a 500)."""
+    machine = "m" * 64
+    start = int(datetime(2026, 12, 1, 10, tzinfo=UTC).timestamp())
+    batch = [
+        {
+            "machine_id": machine,
+            "timestamp": start + i,
+            "vibration_rms_mm_s": 5.123456789012,
+            "temperature_c": 70.12345678901,
+            "rotational_speed_rpm": 1500,
+        }
+        for i in range(MAX_INGEST_BATCH)
+    ]
+    body = orjson.dumps({"readings": batch})
+    assert len(body) < MAX_BODY_BYTES
+    response = client.post("/ingest", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert response.json()["published"] == MAX_INGEST_BATCH
+    limit = EventDataBatch(partition_key=machine).max_size_in_bytes
+    assert sum(producer.sizes) > limit, "the events fit one message: the test proves nothing"
+    assert len(producer.sent) == 2 and {key for key, _ in producer.sent} == {machine}
+    assert max(producer.sizes) <= limit
+    decoded = decode_bodies(
+        b"".join(cast(Iterable[bytes], e.body)) for _, events in producer.sent for e in events
+    )
+    assert decoded.rejected_total == 0 and len(decoded.frame) == MAX_INGEST_BATCH
+    assert decoded.frame["timestamp"].is_monotonic_increasing, "the readings kept their order"
 
 
 def test_ingest_answers_503_when_event_hubs_does_not_accept_fake_eventhub(
