@@ -102,3 +102,13 @@ resource "azurerm_role_assignment" "ingest_features" {
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_user_assigned_identity.ingest.principal_id
 }
+
+# The Redis connection string, through the workers' own SecretProviderClass (the chart's
+# <fullname>-ingest): the CSI driver reads Key Vault as the identity of the pod that mounts the class,
+# and a synced Secret exists only while a pod mounts it, so the workers cannot lean on the facade's.
+# Only that one secret: role assignments can be scoped to a single Key Vault secret.
+resource "azurerm_role_assignment" "ingest_kv_redis_secret" {
+  scope                = azurerm_key_vault_secret.redis_connection.resource_versionless_id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = azurerm_user_assigned_identity.ingest.principal_id
+}

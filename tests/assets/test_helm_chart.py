@@ -180,6 +180,53 @@ def test_secrets_are_references_only(rendered: dict[str, list[dict[str, Any]]]) 
     assert provider["spec"]["parameters"]["clientID"]
 
 
+def test_every_pod_reading_a_key_vault_secret_mounts_its_class_as_its_own_identity(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The Secrets Store CSI driver syncs a SecretProviderClass's ``secretObjects`` into a Secret only
+    while some pod mounts that class, and it reads Key Vault as the identity of the mounting pod
+    (secrets-store-csi-driver, "Sync as Kubernetes Secret"). So every pod that reads a synced Secret
+    mounts the class that syncs it, and that class's clientID is the pod's own workload identity. (The
+    workers read the facade's synced Secret without mounting anything: they could not start while no
+    facade pod held the mount, and could not mount the facade's class as their own identity.)"""
+    checked = 0
+    for name, docs in rendered.items():
+        synced = {
+            secret["secretName"]: provider
+            for provider in docs
+            if provider["kind"] == "SecretProviderClass"
+            for secret in provider["spec"].get("secretObjects", [])
+        }
+        accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+        for deployment in (d for d in docs if d["kind"] == "Deployment"):
+            pod = deployment["spec"]["template"]["spec"]
+            mounted = {
+                v["csi"]["volumeAttributes"]["secretProviderClass"] for v in pod["volumes"] if "csi" in v
+            }
+            annotations = accounts[pod["serviceAccountName"]]["metadata"].get("annotations") or {}
+            for container in pod["containers"]:
+                for env in container.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef", {})
+                    provider = synced.get(ref.get("name"))
+                    if provider is None:
+                        continue
+                    where = f"{name}: {deployment['metadata']['name']} {env['name']} ({ref['name']})"
+                    assert provider["metadata"]["name"] in mounted, f"{where}: its class is not mounted"
+                    assert (
+                        provider["spec"]["parameters"]["clientID"]
+                        == annotations["azure.workload.identity/client-id"]
+                    ), f"{where}: the class reads Key Vault as another pod's identity"
+                    keys = {
+                        item["key"]
+                        for secret in provider["spec"]["secretObjects"]
+                        if secret["secretName"] == ref["name"]
+                        for item in secret["data"]
+                    }
+                    assert ref["key"] in keys, f"{where}: the class syncs no key {ref['key']}"
+                    checked += 1
+    assert checked >= 2, "no scenario reads Key Vault secrets in both deployments: nothing was checked"
+
+
 def test_scenario_specific_objects(rendered: dict[str, list[dict[str, Any]]]) -> None:
     kinds = {name: {d["kind"] for d in docs} for name, docs in rendered.items()}
     assert {

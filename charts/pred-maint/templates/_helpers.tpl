@@ -62,6 +62,69 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The Secret the ingest workers' secretEnv keys come from: existingSecret, else the one their own
+SecretProviderClass syncs (a synced Secret exists only while a pod mounts its class, and the workers
+cannot mount the facade's: it authenticates as the facade's identity). "" when there is none. */}}
+{{- define "pred-maint.ingestSecretName" -}}
+{{- if .Values.existingSecret }}
+{{- .Values.existingSecret }}
+{{- else if and .Values.keyVault.enabled .Values.ingest.secretEnv }}
+{{- printf "%s-ingest-kv" (include "pred-maint.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The Key Vault objects (name -> key in the synced Secret) whose keys the ingest workers read. */}}
+{{- define "pred-maint.ingestKeyVaultObjects" -}}
+{{- $wanted := values .Values.ingest.secretEnv }}
+{{- $objects := dict }}
+{{- range $name, $key := .Values.keyVault.objects }}
+{{- if has $key $wanted }}
+{{- $_ := set $objects $name $key }}
+{{- end }}
+{{- end }}
+{{- toYaml $objects }}
+{{- end }}
+
+{{/* A SecretProviderClass for Key Vault through workload identity: (list root name clientId objects
+component), syncing the objects (Key Vault secret name -> key) into the Secret <name>-kv. */}}
+{{- define "pred-maint.secretProviderClass" -}}
+{{- $root := index . 0 }}
+{{- $name := index . 1 }}
+{{- $objects := index . 3 -}}
+apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata:
+  name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "pred-maint.labels" $root | nindent 4 }}
+    {{- with index . 4 }}
+    app.kubernetes.io/component: {{ . }}
+    {{- end }}
+spec:
+  provider: azure
+  parameters:
+    usePodIdentity: "false"
+    clientID: {{ index . 2 | quote }}
+    keyvaultName: {{ $root.Values.keyVault.name | quote }}
+    tenantId: {{ $root.Values.keyVault.tenantId | quote }}
+    objects: |
+      array:
+      {{- range $object, $_ := $objects }}
+        - |
+          objectName: {{ $object }}
+          objectType: secret
+      {{- end }}
+  secretObjects:
+    - secretName: {{ $name }}-kv
+      type: Opaque
+      data:
+        {{- range $object, $key := $objects }}
+        - objectName: {{ $object }}
+          key: {{ $key }}
+        {{- end }}
+{{- end }}
+
 {{/* Container security context shared by both containers. */}}
 {{- define "pred-maint.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
