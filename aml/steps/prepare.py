@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,20 @@ def _time(value: str) -> pd.Timestamp | None:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
+@contextmanager
+def feast_layout(layout: DataLayout) -> Iterator[DataLayout]:
+    """The layout Feast opens: a scratch directory whose ``offline/`` is a link to the data
+    directory's, so the step never writes into its input. On AzureML the datastore is mounted
+    read-only (``ro_mount``, aml/pipelines/train.yml) and holds only what the ingest workers write
+    (the day files): Feast could create neither its directory nor its registry there. It applies
+    the registry in the scratch directory and reads the same day files."""
+    with tempfile.TemporaryDirectory(prefix="feast-") as tmp:
+        scratch = DataLayout(Path(tmp))
+        offline = layout.windows_dir.relative_to(layout.root).parts[0]
+        (scratch.root / offline).symlink_to(layout.root / offline, target_is_directory=True)
+        yield scratch
+
+
 def point_in_time_windows(
     layout: DataLayout, start: pd.Timestamp | None, end: pd.Timestamp | None
 ) -> pd.DataFrame:
@@ -73,12 +89,13 @@ def point_in_time_windows(
     if len(stored) == 0:
         raise StepError(f"no windows between {start} and {end} in {layout.windows_dir}")
     entity_df = stored[[ENTITY_KEY, EVENT_TIMESTAMP]].drop_duplicates().reset_index(drop=True)
-    store = open_store(layout)
-    try:
-        joined = historical_features(store, entity_df)
-    except StoreNotApplied:
-        apply(store)
-        joined = historical_features(store, entity_df)
+    with feast_layout(layout) as feast:
+        store = open_store(feast)
+        try:
+            joined = historical_features(store, entity_df)
+        except StoreNotApplied:
+            apply(store)
+            joined = historical_features(store, entity_df)
     joined[EVENT_TIMESTAMP] = pd.to_datetime(joined[EVENT_TIMESTAMP], utc=True)
     joined = joined.dropna(subset=list(MODEL_FEATURES))
     return joined.sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="stable").reset_index(drop=True)
