@@ -227,6 +227,46 @@ def test_every_pod_reading_a_key_vault_secret_mounts_its_class_as_its_own_identi
     assert checked >= 2, "no scenario reads Key Vault secrets in both deployments: nothing was checked"
 
 
+AMQPS_PORT = 5671
+"""azure-eventhub's default transport (``TransportType.Amqp``): AMQP over TLS on this port."""
+
+
+def _container_env(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
+    maps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(maps.get(source.get("configMapRef", {}).get("name"), {}))
+    env.update({e["name"]: e.get("value", "") for e in container.get("env", [])})
+    return env
+
+
+def test_pods_with_an_event_hubs_client_may_reach_event_hubs(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    """A pod that talks to Event Hubs (the workers; the facade with SCORING_INGEST_BACKEND=eventhubs)
+    uses AMQP over TLS on 5671: every NetworkPolicy that selects it must allow that egress, or every
+    publish fails (the facade's policy allowed 443, 6380 and 80 only)."""
+    checked = 0
+    for name, docs in rendered.items():
+        policies = [d for d in docs if d["kind"] == "NetworkPolicy" and "Egress" in d["spec"]["policyTypes"]]
+        for deployment in (d for d in docs if d["kind"] == "Deployment"):
+            labels = deployment["spec"]["template"]["metadata"]["labels"].items()
+            env = {
+                k: v
+                for c in deployment["spec"]["template"]["spec"]["containers"]
+                for k, v in _container_env(docs, c).items()
+            }
+            if env.get("SCORING_INGEST_BACKEND") != "eventhubs" and not env.get("INGEST_EVENTHUB_NAMESPACE"):
+                continue
+            for policy in policies:
+                if not policy["spec"]["podSelector"]["matchLabels"].items() <= labels:
+                    continue
+                ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
+                assert AMQPS_PORT in ports, f"{name}: {policy['metadata']['name']} blocks Event Hubs (5671)"
+                checked += 1
+    assert checked >= 2, "no scenario runs both Event Hubs clients behind a NetworkPolicy: nothing checked"
+
+
 def test_scenario_specific_objects(rendered: dict[str, list[dict[str, Any]]]) -> None:
     kinds = {name: {d["kind"] for d in docs} for name, docs in rendered.items()}
     assert {
