@@ -374,3 +374,35 @@ def test_ingest_workers_have_their_own_identity_probes_and_locked_down_pod(
         "identityId": account["metadata"]["annotations"]["azure.workload.identity/client-id"],
     }
     assert not [d for d in rendered["default"] if _component(d) == INGEST], "off by default"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"ingest": {"enabled": True}}, "ingest.enabled needs ingest.clientId"),
+        (
+            {
+                "ingest": {
+                    "enabled": True,
+                    "clientId": "66666666-7777-8888-9999-000000000000",
+                    "replicas": 5,
+                    "partitionCount": 4,
+                }
+            },
+            "would own no partition",
+        ),
+    ],
+    ids=["no-identity", "more-workers-than-partitions"],
+)
+def test_chart_refuses_ingest_workers_that_could_not_work(
+    values: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    """A release that would start workers with no identity, or workers owning no partition, fails to
+    render with the reason instead of deploying pods that crash or idle."""
+    scenario = tmp_path / "broken-values.yaml"
+    scenario.write_text(yaml.safe_dump(values), encoding="utf-8")
+    try:
+        report = render_chart(tmp_path / "out", scenarios={"broken": scenario})
+    except ValidatorsMissing as exc:
+        pytest.fail(str(exc))
+    assert message in report["renders"]["broken"].get("error", ""), report["renders"]["broken"]
