@@ -50,7 +50,7 @@ windows_source = FileSource(
     file_format=None,
     timestamp_field=EVENT_TIMESTAMP,
     created_timestamp_column=CREATED_TIMESTAMP,
-    description="hourly window aggregates, one parquet file per write batch",
+    description="hourly window aggregates: a parquet file per UTC day (on ADLS Gen2, per day and partition)",
 )
 
 windows_push = PushSource(name=PUSH_SOURCE, batch_source=windows_source)

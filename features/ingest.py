@@ -51,7 +51,14 @@ from features.aggregate import WindowAggregator, WindowUpdate
 from features.errors import FrameError, InvalidReadings, NoOfflineData
 from features.history_ingest import HistoryIngest, HistorySummary, ingest_history
 from features.relative import HISTORY_NEEDED, RelativeState, read_machine_types
-from features.store import latest_revisions, offline_files, push_online, read_offline, write_offline
+from features.store import (
+    day_of_file,
+    latest_revisions,
+    offline_files,
+    push_online,
+    read_offline,
+    write_offline,
+)
 from features.tail import TAIL_FILE, read_tail, write_tail
 from features.validate import READING_COLUMNS, validate_frame
 from features.wal import IngestWal, fsync_file
@@ -376,7 +383,7 @@ def _recent_windows(layout: DataLayout) -> pd.DataFrame | None:
     files = offline_files(layout)
     if not files:
         return None
-    newest_day = pd.Timestamp(files[-1].stem.split("-", 1)[1], tz="UTC") + pd.Timedelta(days=1)
+    newest_day = pd.Timestamp(day_of_file(files[-1].name), tz="UTC") + pd.Timedelta(days=1)
     try:
         return read_offline(
             layout, start=(newest_day - HISTORY_NEEDED - pd.Timedelta(days=2)).to_pydatetime()

@@ -11,6 +11,13 @@ revised by a late reading would then sit in two files with the same ``event_time
 Feast's dask offline store does not break that tie by ``created_timestamp`` reliably (it sorts
 twice with an unstable sort), so a point-in-time join could return the stale revision. A live batch
 touches one or two day files of ``machines x 24`` rows each, a few milliseconds to rewrite.
+
+On ADLS Gen2 the ingest workers write a day as parts, one per Event Hubs partition
+(``windows-YYYY-MM-DD.partition-<id>.parquet``, :data:`DAY_PART_FILE`, :mod:`ingest.offline_blob`):
+a machine's readings stay in one partition, so each (machine, window) is still one row of one file,
+and writers of different partitions never touch the same file. Every reader here takes the
+directory's ``*.parquet`` files, so it reads a mounted container's parts as it reads day files, and
+merges what it reads with :func:`latest_revisions` (newest ``created_timestamp`` per window wins).
 """
 
 from __future__ import annotations
@@ -59,8 +66,17 @@ def _arrow_schema() -> pa.Schema:
 
 
 DAY_FILE: Final = "windows-{day}.parquet"
-"""An offline day file's name (``day``: YYYY-MM-DD of its windows' ends); the same on ADLS Gen2."""
+"""An offline day file's name (``day``: YYYY-MM-DD of its windows' ends)."""
+DAY_PART_FILE: Final = "windows-{day}.partition-{part}.parquet"
+"""One part of a day file (ADLS Gen2): the windows of the machines of Event Hubs partition ``part``."""
 _DAY_FILE: Final = DAY_FILE
+_DAY_START: Final = len(DAY_FILE.split("{", 1)[0])
+
+
+def day_of_file(name: str) -> str:
+    """The day (``YYYY-MM-DD``) of a day file's or a day part's name (bare, or a blob name)."""
+    base = name.rsplit("/", 1)[-1]
+    return base[_DAY_START : _DAY_START + len("YYYY-MM-DD")]
 
 
 @contextmanager
@@ -174,7 +190,7 @@ class DayFileAppender:
 
 
 def offline_files(layout: DataLayout) -> list[Path]:
-    """The offline store's parquet files, oldest day first."""
+    """The offline store's parquet files (day files and day parts), oldest day first."""
     if not layout.windows_dir.is_dir():
         return []
     return sorted(
@@ -191,8 +207,9 @@ def latest_revisions(windows: pd.DataFrame) -> pd.DataFrame:
 def read_offline(
     layout: DataLayout, *, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
-    """Every window in the offline store, optionally with ``start <= event_timestamp < end``, sorted
-    by machine and event time. Raises :class:`NoOfflineData` when there are no files."""
+    """Every window in the offline store (day files and day parts merged, newest revision each),
+    optionally with ``start <= event_timestamp < end``, sorted by machine and event time. Raises
+    :class:`NoOfflineData` when there are no files."""
     import pyarrow.dataset as ds
 
     files = offline_files(layout)

@@ -44,7 +44,9 @@ from core.layout import DataLayout
 from features.aggregate import WINDOW_COLUMNS
 from features.errors import NoOfflineData, OnlineStoreUnavailable, StoreNotApplied
 from features.offline import DAY_FILE as DAY_FILE
+from features.offline import DAY_PART_FILE as DAY_PART_FILE
 from features.offline import day_names as day_names
+from features.offline import day_of_file as day_of_file
 from features.offline import latest_revisions as latest_revisions
 from features.offline import offline_files as offline_files
 from features.offline import offline_schema as offline_schema

@@ -11,7 +11,7 @@ online) at most every ``online_interval_s`` (:func:`coalesce`; see :mod:`ingest.
 Durability, in this order at every flush (:meth:`ingest.worker.IngestWorker.flush`):
 
 1. the windows changed since the last publish get their relative features (and go online), then
-   every changed window is merged into the offline store (ADLS);
+   every changed window is merged into the offline store (ADLS: the partition's part of each day);
 2. the snapshot is saved: the aggregator's open-window readings and the partition's machines;
 3. the partition's checkpoint moves to the last event handled.
 

@@ -57,6 +57,9 @@ class WorkerCounts:
     late: int = 0
     rejected: int = 0
     windows_offline: int = 0
+    offline_conflicts: int = 0
+    """Offline writes redone because another writer changed the blob first (a partition's two owners
+    during a hand-over; writers of different partitions write different blobs)."""
     publishes: int = 0
     """Times changed windows got their relative features (and went online)."""
     pushed_online: int = 0
@@ -195,7 +198,7 @@ class IngestWorker:
         written = 0
         if state.pending:
             windows = latest_revisions(pd.concat(state.pending, ignore_index=True))
-            self._offline.write(windows)
+            self._offline.write(windows, part=state.partition_id)
             written = len(windows)
             state.pending = []
         self._snapshots.save(state)
@@ -203,5 +206,6 @@ class IngestWorker:
         state.last_event = None
         with self._lock:
             self.counts.windows_offline += written
+            self.counts.offline_conflicts = self._offline.conflicts
             self.counts.checkpoints += 1
         return written
