@@ -160,15 +160,6 @@ def _history(machines: int, days: int) -> Any:
     return frame[list(WINDOW_COLUMNS)].fillna({c: 0.0 for c in frame.columns if frame[c].dtype == float})
 
 
-def _run_partition(
-    storage: str, events: list[Any], partition: str, online: Any, history: Any = None
-) -> tuple[float, list[float], float]:
-    """Seconds to handle and flush ``events``, each batch's handle-to-online seconds, CPU seconds."""
-    owned = _Owned(storage, partition, online, history=history)
-    seconds, latencies = owned.run(events)
-    return seconds, latencies, owned.cpu_s
-
-
 class _Owned:
     """A worker that owns one partition, initialised and ready for batches."""
 
@@ -287,6 +278,7 @@ def _scaling(storage: str, processes: int, machines: int = 500, total: int = 2) 
 
 
 def run() -> list[Table]:
+    from features.store import DAY_PART_FILE
     from tests.ingest_fakes import start_azurite
 
     per_worker = Table(
@@ -331,7 +323,7 @@ def run() -> list[Table]:
             f"{READINGS:,} readings of the same machines, the steady state. "
             "Target: >= 50,000 readings/s."
         )
-        _run_partition(storage, _events(50, BATCH), "warm-up", online)  # first-call imports, not timed
+        _Owned(storage, "warm-up", online).run(_events(50, BATCH))  # first-call imports, not timed
         cases = [(50, 0), (500, 0), (5_000, 0), (500, HISTORY_DAYS), (5_000, HISTORY_DAYS)]
         for machines, days in cases:
             history = _history(machines, days) if days else None
@@ -382,7 +374,7 @@ def run() -> list[Table]:
             f"warm-up batch, online push off; medians of {SCALING_REPEATS} alternating runs); "
             f"{os.cpu_count()} CPUs here, shared with Azurite. Each run's workers share one features "
             "and one checkpoint container, as in Azure, and each flush (included) writes its "
-            "partition's own part of the day (windows-YYYY-MM-DD.partition-<id>.parquet), so "
+            f"partition's own part of the day ({DAY_PART_FILE.format(day='YYYY-MM-DD', part='<id>')}), so "
             "workers never wait for each other's writes: writes redone = offline writes repeated "
             f"because another writer changed the blob first, summed over the {SCALING_REPEATS} runs. "
             "CPU s (all): the workers' CPU time together; equal for 1 and 2 means nothing is shared "

@@ -69,7 +69,6 @@ DAY_FILE: Final = "windows-{day}.parquet"
 """An offline day file's name (``day``: YYYY-MM-DD of its windows' ends)."""
 DAY_PART_FILE: Final = "windows-{day}.partition-{part}.parquet"
 """One part of a day file (ADLS Gen2): the windows of the machines of Event Hubs partition ``part``."""
-_DAY_FILE: Final = DAY_FILE
 _DAY_START: Final = len(DAY_FILE.split("{", 1)[0])
 
 
@@ -114,7 +113,7 @@ def write_offline(layout: DataLayout, windows: pd.DataFrame) -> list[Path]:
     written = []
     with _offline_lock(layout):
         for day, part in frame.groupby(day_names(frame[EVENT_TIMESTAMP]), sort=True):
-            path = layout.windows_dir / _DAY_FILE.format(day=day)
+            path = layout.windows_dir / DAY_FILE.format(day=day)
             if path.exists():
                 existing = pq.read_table(path, schema=schema).to_pandas()
                 part = latest_revisions(pd.concat([existing, part], ignore_index=True))
@@ -153,7 +152,7 @@ class DayFileAppender:
         frame = windows[list(WINDOW_COLUMNS)]
         paths = []
         for day, part in frame.groupby(day_names(frame[EVENT_TIMESTAMP]), sort=True):
-            path = self._layout.windows_dir / _DAY_FILE.format(day=day)
+            path = self._layout.windows_dir / DAY_FILE.format(day=day)
             if str(day) != self._day:
                 self.close()
                 self._day = str(day)
@@ -177,7 +176,7 @@ class DayFileAppender:
         if writer is None or tmp is None or day is None:
             return
         writer.close()
-        path = self._layout.windows_dir / _DAY_FILE.format(day=day)
+        path = self._layout.windows_dir / DAY_FILE.format(day=day)
         with _offline_lock(self._layout):
             if not path.exists():
                 tmp.replace(path)
