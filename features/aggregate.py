@@ -33,6 +33,7 @@ from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from core.contract import (
     BASELINE_DAYS_FEATURE,
@@ -240,18 +241,21 @@ class WindowAggregator:
         """Windows held in memory (they can still receive late readings)."""
         return int(self._state.groupby(["code", "start"]).ngroups) if len(self._state) else 0
 
-    def snapshot(self) -> pd.DataFrame:
+    def open_readings(self) -> pa.Table:
         """The raw readings of every open window (contract columns, time order): replaying them
-        into a fresh aggregator restores its state (see ``Ingestor.checkpoint``)."""
-        state = self._state.sort_values("ts", kind="stable")
-        frame = pd.DataFrame(
-            {
-                ENTITY_KEY: np.asarray(self._names, dtype=object)[state["code"].to_numpy()],
-                TIMESTAMP: _to_utc(state["ts"].to_numpy(dtype=np.int64)),
-            }
-            | {name: state[name].to_numpy() for name in SENSOR_NAMES}
+        into a fresh aggregator restores its state (see :mod:`features.tail`). An Arrow table whose
+        machine ids are the aggregator's codes into its names (dictionary-encoded), so writing it
+        builds no Python object per reading."""
+        state = self._state
+        order = np.argsort(state["ts"].to_numpy(), kind="stable")
+        ids = pa.DictionaryArray.from_arrays(
+            pa.array(state["code"].to_numpy()[order].astype(np.int32)), pa.array(self._names, pa.string())
         )
-        return frame
+        columns = {
+            ENTITY_KEY: ids,
+            TIMESTAMP: pa.array(state["ts"].to_numpy()[order], pa.timestamp("ns", tz="UTC")),
+        } | {name: pa.array(state[name].to_numpy()[order]) for name in SENSOR_NAMES}
+        return pa.table(columns)
 
     def _code(self, mids: np.ndarray) -> np.ndarray:
         codes = self._codes

@@ -246,7 +246,7 @@ class Ingestor:
     def _checkpoint(self) -> Path:
         keep_from = self._wal.rotate() if self._wal is not None else None
         self._flush()
-        path = write_tail(self._layout, self._aggregator.snapshot(), durable=self._wal is not None)
+        path = write_tail(self._layout, self._aggregator.open_readings(), durable=self._wal is not None)
         if self._wal is not None and keep_from is not None:
             self._wal.discard(keep_from)
         self._dirty = False

@@ -36,7 +36,7 @@ import pandas as pd
 from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, TIMESTAMP
 from features.aggregate import WindowAggregator, WindowUpdate
 from features.relative import HISTORY_NEEDED, RelativeState
-from features.validate import READING_COLUMNS
+from features.tail import read_readings, write_readings
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -95,7 +95,7 @@ class SnapshotStore:
             orjson.dumps(sorted(state.machines)), overwrite=True, metadata=meta
         )
         sink = io.BytesIO()
-        state.aggregator.snapshot()[list(READING_COLUMNS)].to_parquet(sink, index=False)
+        write_readings(state.aggregator.open_readings(), sink)
         self._blob(state.partition_id, _READINGS).upload_blob(sink.getvalue(), overwrite=True, metadata=meta)
 
     def restore(
@@ -110,11 +110,11 @@ class SnapshotStore:
             data = self._blob(partition_id, _READINGS).download_blob().readall()
         except ResourceNotFoundError:
             return state
-        readings = pd.read_parquet(io.BytesIO(data))
+        readings = read_readings(io.BytesIO(data))
         if len(readings):
             newest = readings[TIMESTAMP].max()
             state.learn(machines, offline, newest)
-            state.aggregator.add(readings.sort_values(TIMESTAMP, kind="stable"))
+            state.aggregator.add(readings)
         else:
             state.machines = machines
         return state
