@@ -57,6 +57,18 @@ class InvalidReadings(FeaturesError):
         )
 
 
+class InvalidMachineRegistry(FeaturesError):
+    """A machine registry (``machine_id, machine_type``) broke one of its rules."""
+
+    status = 422
+    code = INVALID_INPUT
+    hint = "a registry is a CSV or Parquet file with columns machine_id and machine_type, one row a machine"
+
+    def __init__(self, source: str, rule: str, message: str) -> None:
+        self.source, self.rule = source, rule
+        super().__init__(f"{source}: {message} ({rule})")
+
+
 class NoOfflineData(FeaturesError):
     """The offline store holds no window features yet."""
 

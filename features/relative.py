@@ -56,6 +56,7 @@ from core.contract import (
     EVENT_TIMESTAMP,
     EXCESS_ONLY_BASES,
     IS_SPARSE,
+    MACHINE_ID_PATTERN,
     MACHINE_TYPE,
     MAD_TO_SIGMA,
     MIN_BASELINE_DAYS,
@@ -68,6 +69,7 @@ from core.contract import (
     WINDOW_NS,
 )
 from core.layout import DataLayout
+from features.errors import InvalidMachineRegistry
 
 RELATIVE_COLUMNS: Final[tuple[str, ...]] = (
     *(name for name, _, _ in RELATIVE_FEATURES),
@@ -83,13 +85,32 @@ HISTORY_NEEDED: Final = BASELINE_DAYS * DAY
 _DAY_STEPS: Final = int(DAY / WINDOW)
 
 
+def machine_types_of(frame: pd.DataFrame, source: str) -> dict[str, str]:
+    """``machine_id -> machine_type`` of a machine registry frame; :class:`InvalidMachineRegistry`
+    names the rule a frame breaks (columns, ids as the contract allows them, one row a machine)."""
+    for column in (ENTITY_KEY, MACHINE_TYPE):
+        if column not in frame.columns:
+            raise InvalidMachineRegistry(source, "required", f"no column {column!r}")
+        if frame[column].isna().any():
+            row = int(np.flatnonzero(frame[column].isna().to_numpy())[0])
+            raise InvalidMachineRegistry(source, "required", f"{column} is empty in row {row}")
+    ids, types = frame[ENTITY_KEY].astype(str), frame[MACHINE_TYPE].astype(str)
+    bad = ids.loc[~ids.str.fullmatch(MACHINE_ID_PATTERN)]
+    if len(bad):
+        message = f"machine_id {bad.iloc[0]!r} does not match {MACHINE_ID_PATTERN}"
+        raise InvalidMachineRegistry(source, "pattern", message)
+    twice = ids.loc[ids.duplicated()]
+    if len(twice):
+        raise InvalidMachineRegistry(source, "unique", f"machine_id {twice.iloc[0]!r} has more than one row")
+    return dict(zip(ids, types, strict=True))
+
+
 def read_machine_types(layout: DataLayout) -> dict[str, str]:
     """The machine registry (``layout.machines_path``: machine_id, machine_type); empty if absent."""
     path = layout.machines_path
     if not path.is_file():
         return {}
-    frame = pd.read_parquet(path, columns=[ENTITY_KEY, MACHINE_TYPE])
-    return dict(zip(frame[ENTITY_KEY].astype(str), frame[MACHINE_TYPE].astype(str), strict=True))
+    return machine_types_of(pd.read_parquet(path), str(path))
 
 
 def write_machine_types(layout: DataLayout, machines: pd.DataFrame) -> Path:

@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
-from core.contract import ENTITY_KEY, EVENT_TIMESTAMP
+from core.contract import ENTITY_KEY, EVENT_TIMESTAMP, MACHINE_TYPE
 from core.layout import DataLayout
 from features.aggregate import WINDOW_COLUMNS, empty_windows
+from features.relative import machine_types_of
 from features.store import DAY_FILE, DAY_PART_FILE, day_names, day_of_file, latest_revisions, offline_schema
 from ingest.errors import OfflineWriteConflict
 
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 OFFLINE_PREFIX: Final = DataLayout(Path("/")).windows_dir.relative_to("/").as_posix()
 """Folder of the day files in the container: the local layout's, relative to the data directory."""
+MACHINES_BLOB: Final = DataLayout(Path("/")).machines_path.relative_to("/").as_posix()
+"""The machine registry in the container: where the local data directory holds it, so the mounted
+datastore has it where :func:`features.relative.read_machine_types` looks."""
 MAX_WRITE_ATTEMPTS: Final = 50
 """Conflicting writers retry a blob this often; each retry means another writer succeeded."""
 
@@ -118,6 +122,26 @@ class BlobOfflineStore:
                 self.conflicts += 1
                 continue  # another writer got there first: merge into its version
         raise OfflineWriteConflict(name, MAX_WRITE_ATTEMPTS)
+
+    def machine_types(self) -> dict[str, str]:
+        """The machine registry (``machine_id -> machine_type``, peers are machines of one type);
+        empty when none was registered (every machine is then of type ``unknown``)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            data = self._container.get_blob_client(MACHINES_BLOB).download_blob().readall()
+        except ResourceNotFoundError:
+            return {}
+        return machine_types_of(pd.read_parquet(io.BytesIO(data)), f"blob {MACHINES_BLOB}")
+
+    def register_machines(self, machines: pd.DataFrame, source: str) -> dict[str, str]:
+        """Replace the machine registry with ``machines`` (checked first); returns what it holds."""
+        types = machine_types_of(machines, source)
+        frame = pd.DataFrame({ENTITY_KEY: list(types), MACHINE_TYPE: list(types.values())})
+        sink = io.BytesIO()
+        frame.to_parquet(sink, index=False)
+        self._container.get_blob_client(MACHINES_BLOB).upload_blob(sink.getvalue(), overwrite=True)
+        return types
 
     def day_files(self) -> list[str]:
         """The blob names of the day files and day parts, oldest day first."""

@@ -84,7 +84,8 @@ class IngestWorker:
         self._offline = offline
         self._snapshots = snapshots
         self._online = online
-        self._types = dict(machine_types or {})
+        # None: the machine registry in the offline container, read at each partition claim
+        self._types = None if machine_types is None else dict(machine_types)
         self._flush_interval_s = flush_interval_s
         self._online_interval_s = online_interval_s
         self._clock = clock
@@ -103,11 +104,18 @@ class IngestWorker:
     # --- SDK callbacks ------------------------------------------------------------------------------
 
     def on_partition_initialize(self, context: PartitionContextLike) -> None:
-        state = self._snapshots.restore(context.partition_id, self._offline, self._types)
+        # the registry as of the claim (unless given): a rollout picks up machines registered since
+        types = self._offline.machine_types() if self._types is None else self._types
+        state = self._snapshots.restore(context.partition_id, self._offline, types)
         with self._lock:
             self._partitions[context.partition_id] = state
             self._last_flush[context.partition_id] = self._clock()
-        log.info("partition %s claimed (%d machines restored)", context.partition_id, len(state.machines))
+        log.info(
+            "partition %s claimed (%d machines restored, %d in the machine registry)",
+            context.partition_id,
+            len(state.machines),
+            len(types),
+        )
 
     def on_partition_close(self, context: PartitionContextLike, reason: Any) -> None:
         """On shutdown the partition is flushed; when ownership was lost it is only dropped (the new

@@ -1,4 +1,5 @@
-"""``predmaint ingest consume``: run an ingest worker (Event Hubs partitions -> Redis and ADLS).
+"""``predmaint ingest consume``: run an ingest worker (Event Hubs partitions -> Redis and ADLS);
+``predmaint ingest machines``: register the fleet's machine types for the workers.
 
 Its settings are the worker image's (``INGEST_*`` environment variables, see
 :class:`ingest.settings.IngestSettings`); options override the few a person changes by hand.
@@ -6,10 +7,12 @@ Its settings are the worker image's (``INGEST_*`` environment variables, see
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ingest.settings import DEFAULT_OFFLINE_CONTAINER
 from predmaint.console import console, fail
 
 
@@ -58,5 +61,61 @@ def register(app: typer.Typer) -> None:
             consume(settings, worker, client)
         except KeyboardInterrupt:
             client.close()
+
+    @ingest_app.command("machines")
+    def machines(
+        registry: Annotated[
+            Path, typer.Argument(help="CSV or Parquet with columns machine_id, machine_type", exists=True)
+        ],
+        account_url: Annotated[
+            str,
+            typer.Option(envvar="INGEST_OFFLINE_ACCOUNT_URL", help="blob endpoint of the ADLS Gen2 account"),
+        ] = "",
+        container: Annotated[
+            str, typer.Option(envvar="INGEST_OFFLINE_CONTAINER", help="the offline file system")
+        ] = DEFAULT_OFFLINE_CONTAINER,
+        connection_string: Annotated[
+            str | None,
+            typer.Option(envvar="INGEST_OFFLINE_CONNECTION_STRING", help="Azurite only (wins over the URL)"),
+        ] = None,
+    ) -> None:
+        """Register the fleet's machine types where the workers and the pipeline read them (the offline
+        container's machines.parquet): a machine's peers are the machines of its type, and a machine
+        not registered is of type unknown. Workers read it when they claim a partition."""
+        import pandas as pd
+
+        from features.errors import InvalidMachineRegistry
+        from features.relative import machine_types_of
+        from ingest.offline_blob import MACHINES_BLOB, BlobOfflineStore
+        from ingest.runner import container_client
+
+        if not account_url and not connection_string:
+            fail("no storage account", "pass --account-url (or set INGEST_OFFLINE_ACCOUNT_URL)")
+        try:
+            frame = (
+                pd.read_parquet(registry) if registry.suffix in {".parquet", ".pq"} else pd.read_csv(registry)
+            )
+        except (ValueError, OSError) as exc:
+            fail(f"{registry}: not a CSV or Parquet file ({exc})")
+        from azure.core.exceptions import AzureError
+
+        try:
+            machine_types_of(frame, str(registry))  # refused before any connection is made
+        except InvalidMachineRegistry as exc:
+            fail(exc.message, exc.hint)
+        try:
+            store = BlobOfflineStore(container_client(account_url, container, connection_string))
+            types = store.register_machines(frame, str(registry))
+        except AzureError as exc:
+            fail(
+                f"cannot write {container}/{MACHINES_BLOB}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                "az login as an identity with Storage Blob Data Contributor on the file system",
+            )
+        counts = pd.Series(types).value_counts().sort_index()
+        console.print(
+            f"[green]registered[/] {len(types):,} machines in {container}/{MACHINES_BLOB}: "
+            + ", ".join(f"{n:,} {t}" for t, n in counts.items())
+        )
+        console.print("workers apply it when they claim a partition: restart them to apply it now")
 
     app.add_typer(ingest_app, name="ingest")
