@@ -31,7 +31,7 @@ PARTITIONS = 4
 SCALING_READINGS = 4 * READINGS
 """The 1-vs-2-process run: long enough (about a second a worker) that a flush to Azurite and the
 processes' start skew do not dominate the wall clock."""
-SCALING_REPEATS = 3
+SCALING_REPEATS = 5
 """1 and 2 processes alternate this many times; the table shows each one's median."""
 HISTORY_DAYS = 8
 """Days of offline windows a worker loads for its machines in the with-history rows (baselines)."""
