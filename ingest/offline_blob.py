@@ -26,7 +26,7 @@ endpoint at all, so the code tested here is the code that runs in Azure.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -134,14 +134,12 @@ class BlobOfflineStore:
             return {}
         return machine_types_of(pd.read_parquet(io.BytesIO(data)), f"blob {MACHINES_BLOB}")
 
-    def register_machines(self, machines: pd.DataFrame, source: str) -> dict[str, str]:
-        """Replace the machine registry with ``machines`` (checked first); returns what it holds."""
-        types = machine_types_of(machines, source)
+    def register_machines(self, types: Mapping[str, str]) -> None:
+        """Replace the machine registry with ``types`` (what :func:`machine_types_of` returns)."""
         frame = pd.DataFrame({ENTITY_KEY: list(types), MACHINE_TYPE: list(types.values())})
         sink = io.BytesIO()
         frame.to_parquet(sink, index=False)
         self._container.get_blob_client(MACHINES_BLOB).upload_blob(sink.getvalue(), overwrite=True)
-        return types
 
     def day_files(self) -> list[str]:
         """The blob names of the day files and day parts, oldest day first."""

@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
         container's machines.parquet): a machine's peers are the machines of its type, and a machine
         not registered is of type unknown. Workers read it when they claim a partition."""
         import pandas as pd
+        from azure.core.exceptions import AzureError
 
         from features.errors import InvalidMachineRegistry
         from features.relative import machine_types_of
@@ -97,15 +98,14 @@ def register(app: typer.Typer) -> None:
             )
         except (ValueError, OSError) as exc:
             fail(f"{registry}: not a CSV or Parquet file ({exc})")
-        from azure.core.exceptions import AzureError
-
         try:
-            machine_types_of(frame, str(registry))  # refused before any connection is made
+            types = machine_types_of(frame, str(registry))  # refused before any connection is made
         except InvalidMachineRegistry as exc:
             fail(exc.message, exc.hint)
         try:
-            store = BlobOfflineStore(container_client(account_url, container, connection_string))
-            types = store.register_machines(frame, str(registry))
+            BlobOfflineStore(container_client(account_url, container, connection_string)).register_machines(
+                types
+            )
         except AzureError as exc:
             fail(
                 f"cannot write {container}/{MACHINES_BLOB}: {type(exc).__name__}: {str(exc).splitlines()[0]}",

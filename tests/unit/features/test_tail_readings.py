@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.contract import ENTITY_KEY, TIMESTAMP
+from core.contract import CREATED_TIMESTAMP, ENTITY_KEY, TIMESTAMP
 from core.layout import DataLayout
 from features.aggregate import WindowAggregator
 from features.tail import TAIL_FILE, read_tail, write_tail
@@ -45,7 +45,7 @@ def test_a_restart_from_the_tail_continues_every_window_exactly(tmp_path: Path) 
     restarted = WindowAggregator()
     restarted.add(tail)
     got = restarted.add(then).windows
-    columns = [c for c in expected.columns if c != "created_timestamp"]
+    columns = [c for c in expected.columns if c != CREATED_TIMESTAMP]
     pd.testing.assert_frame_equal(got[columns], expected[columns])
 
 
